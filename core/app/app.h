@@ -1,0 +1,41 @@
+/*
+ * app: the composition root. Configuration file, the command line (serve, token create,
+ * import, backup), start and stop in order.
+ */
+#ifndef HUB_APP_H
+#define HUB_APP_H
+
+#include <jansson.h>
+
+#include "base/base.h"
+#include "http/http.h"
+
+typedef struct hub_config {
+    hub_http_config http;
+    uint64_t map_size;  /* "store": {"map_size_mb": n}; 0 = the store's default */
+    json_t *plugins;    /* kept for the plugin issue (borrowed from raw) */
+    json_t *channels;   /* kept for the delivery issue */
+    json_t *delivery;
+    json_t *outbox;
+    json_t *raw;        /* the whole parsed file, owned */
+} hub_config;
+
+void hub_config_defaults(hub_config *cfg);
+/* Loads a JSON config file over the defaults. Unknown keys and wrong types: HUB_EINVAL with
+ * one line naming the key ("config: unknown key /channels/email/smtp/hots"). */
+int hub_config_load(hub_config *cfg, const char *path, hub_error *err);
+int hub_config_parse(hub_config *cfg, const char *text, size_t len, hub_error *err);
+void hub_config_free(hub_config *cfg);
+
+/* The command line. Returns the process exit code: 0 ok, 1 runtime failure, 2 bad usage. */
+int hub_cli_main(int argc, char **argv);
+
+/*
+ * Imports JSON files or folders (recursively, *.json in name order) into the store; see
+ * content-samples/README.md for the file format. Prints each rejected file with its reason
+ * on stderr; returns 0 when all were accepted, 1 otherwise.
+ */
+int hub_import_paths(hub_store *store, const hub_schema_set *schemas, char **paths,
+                     int npaths);
+
+#endif

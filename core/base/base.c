@@ -1,0 +1,409 @@
+/*
+ * base: errors, problem lists, logging, capped buffers and small string helpers.
+ * Global state: the log level only (set before threads start).
+ */
+#include "base/base.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+const char *hub_strerror(int code)
+{
+    switch (code) {
+    case HUB_OK:
+        return "ok";
+    case HUB_ENOMEM:
+        return "out of memory";
+    case HUB_EINVAL:
+        return "invalid input";
+    case HUB_EBADREQ:
+        return "malformed request";
+    case HUB_ENOTFOUND:
+        return "not found";
+    case HUB_EEXISTS:
+        return "already exists";
+    case HUB_EINUSE:
+        return "still in use";
+    case HUB_EPRECOND:
+        return "precondition failed";
+    case HUB_EFORBIDDEN:
+        return "forbidden";
+    case HUB_ETOOBIG:
+        return "too large";
+    case HUB_EFULL:
+        return "the store is full";
+    case HUB_EIO:
+        return "input/output error";
+    case HUB_ESHUTDOWN:
+        return "shutting down";
+    case HUB_EUNAUTH:
+        return "unauthorized";
+    default:
+        return "unknown error";
+    }
+}
+
+void hub_problems_init(hub_problems *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void hub_problems_clear(hub_problems *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        free(p->items[i].path);
+        free(p->items[i].message);
+    }
+    free(p->items);
+    hub_problems_init(p);
+}
+
+void hub_problems_add(hub_problems *p, const char *path, const char *fmt, ...)
+{
+    if (p->count >= HUB_PROBLEMS_MAX) {
+        p->dropped++;
+        return;
+    }
+    if (p->count == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 8;
+        hub_problem *n = realloc(p->items, ncap * sizeof(*n));
+        if (n == NULL) {
+            p->dropped++;
+            return;
+        }
+        p->items = n;
+        p->cap = ncap;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char *dpath = hub_strdup(path ? path : "");
+    char *dmsg = hub_strdup(msg);
+    if (dpath == NULL || dmsg == NULL) {
+        free(dpath);
+        free(dmsg);
+        p->dropped++;
+        return;
+    }
+    p->items[p->count].path = dpath;
+    p->items[p->count].message = dmsg;
+    p->count++;
+}
+
+void hub_error_init(hub_error *err)
+{
+    err->code = 0;
+    err->message[0] = '\0';
+    hub_problems_init(&err->problems);
+}
+
+void hub_error_clear(hub_error *err)
+{
+    hub_problems_clear(&err->problems);
+    err->code = 0;
+    err->message[0] = '\0';
+}
+
+int hub_error_set(hub_error *err, int code, const char *fmt, ...)
+{
+    if (err == NULL)
+        return code;
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* ---- logging --------------------------------------------------------------------------- */
+
+static hub_log_level log_level = HUB_LOG_INFO;
+
+void hub_log_set_level(hub_log_level level)
+{
+    log_level = level;
+}
+
+void hub_log(hub_log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    if (level < log_level)
+        return;
+    char line[1024], ts[HUB_TIME_LEN];
+    hub_time_format(hub_now_ms(), ts);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* One write per line so lines from threads do not interleave. */
+    fprintf(stderr, "%s %s %s\n", ts, names[level], line);
+}
+
+/* ---- slices ---------------------------------------------------------------------------- */
+
+hub_slice hub_slice_cstr(const char *s)
+{
+    return (hub_slice){s, s ? strlen(s) : 0};
+}
+
+int hub_slice_eq(hub_slice a, const char *cstr)
+{
+    size_t n = strlen(cstr);
+    return a.len == n && (n == 0 || memcmp(a.base, cstr, n) == 0);
+}
+
+int hub_slice_starts_with(hub_slice a, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return a.len >= n && (n == 0 || memcmp(a.base, prefix, n) == 0);
+}
+
+/* ---- buffers --------------------------------------------------------------------------- */
+
+void hub_buf_init(hub_buf *b, size_t cap)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->alloc = 0;
+    b->cap = cap;
+}
+
+void hub_buf_free(hub_buf *b)
+{
+    free(b->data);
+    hub_buf_init(b, b->cap);
+}
+
+void hub_buf_reset(hub_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+static int buf_reserve(hub_buf *b, size_t extra)
+{
+    if (extra > b->cap || b->len > b->cap - extra)
+        return HUB_ETOOBIG;
+    size_t need = b->len + extra + 1;
+    if (need <= b->alloc)
+        return 0;
+    size_t n = b->alloc ? b->alloc : 64;
+    while (n < need)
+        n *= 2;
+    char *d = realloc(b->data, n);
+    if (d == NULL)
+        return HUB_ENOMEM;
+    b->data = d;
+    b->alloc = n;
+    return 0;
+}
+
+int hub_buf_append(hub_buf *b, const void *data, size_t len)
+{
+    int rc = buf_reserve(b, len);
+    if (rc != 0)
+        return rc;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int hub_buf_append_str(hub_buf *b, const char *s)
+{
+    return hub_buf_append(b, s, strlen(s));
+}
+
+int hub_buf_append_byte(hub_buf *b, char c)
+{
+    return hub_buf_append(b, &c, 1);
+}
+
+int hub_buf_printf(hub_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return HUB_EINVAL;
+    int rc = buf_reserve(b, (size_t)n);
+    if (rc != 0)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int hub_buf_append_jptr(hub_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        int rc;
+        if (*s == '~')
+            rc = hub_buf_append(b, "~0", 2);
+        else if (*s == '/')
+            rc = hub_buf_append(b, "~1", 2);
+        else
+            rc = hub_buf_append_byte(b, *s);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- strings --------------------------------------------------------------------------- */
+
+char *hub_strdup(const char *s)
+{
+    return hub_strndup(s, strlen(s));
+}
+
+char *hub_strndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+int hub_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0) {
+            n = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return 0;
+        }
+        if (len - i <= n)
+            return 0;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+int hub_parse_u64(hub_slice s, uint64_t *out)
+{
+    if (s.len == 0 || s.len > 20)
+        return HUB_EINVAL;
+    uint64_t v = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned d = (unsigned char)s.base[i] - '0';
+        if (d > 9)
+            return HUB_EINVAL;
+        if (v > (UINT64_MAX - d) / 10)
+            return HUB_EINVAL;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+void hub_hex(const unsigned char *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t hub_b64url_encode(const unsigned char *in, size_t len, char *out)
+{
+    size_t o = 0, i = 0;
+    for (; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64url[(v >> 18) & 63];
+        out[o++] = b64url[(v >> 12) & 63];
+        out[o++] = b64url[(v >> 6) & 63];
+        out[o++] = b64url[v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = b64url[(v >> 18) & 63];
+        out[o++] = b64url[(v >> 12) & 63];
+    } else if (len - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        out[o++] = b64url[(v >> 18) & 63];
+        out[o++] = b64url[(v >> 12) & 63];
+        out[o++] = b64url[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int b64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+long hub_b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_cap)
+{
+    if (len % 4 == 1)
+        return -1;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64url_value(in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= out_cap)
+                return -1;
+            out[o++] = (unsigned char)((acc >> bits) & 0xFF);
+        }
+    }
+    /* Leftover bits must be zero, or the encoding was not canonical. */
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+        return -1;
+    return (long)o;
+}

@@ -1,0 +1,136 @@
+/*
+ * http internals shared by the server (server.c, request.c) and the resource handlers
+ * (h_*.c). Nothing outside core/http includes this.
+ *
+ * Life of a request: server.c's on_req checks framing, allocates a hub_request (malloc'd,
+ * because a write can outlive the h2o request when the client goes away), decodes the path,
+ * authenticates, and calls the route's handler on the loop thread. A handler either answers
+ * at once (reads) or calls hub_req_write(): the write function then runs on the writer
+ * thread inside the group-commit transaction, and `done` runs back on the loop thread with
+ * op.result, where it answers. If the client went away meanwhile, r->req is NULL and the
+ * answer is dropped (the write still committed). The request is freed after the answer.
+ */
+#ifndef HUB_HTTP_INTERNAL_H
+#define HUB_HTTP_INTERNAL_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <jansson.h>
+
+#include "http/http.h"
+
+#define HUB_MAX_SEGS 32
+#define HUB_MAX_PARAMS 32
+
+typedef struct hub_thread hub_thread; /* one event loop (server.c) */
+typedef struct hub_request hub_request;
+
+typedef void (*hub_done_fn)(hub_request *r);
+typedef int (*hub_txn_fn)(hub_txn *txn, hub_request *r);
+
+struct hub_request {
+    h2o_req_t *req; /* NULL once h2o disposed the request (client gone) */
+    hub_thread *thread;
+    hub_store *store;
+    const hub_schema_set *schemas;
+    const hub_http_config *cfg;
+    hub_principal principal; /* who asks (after auth) */
+
+    /* The method, and the path below "/v1/" split on '/' and percent-decoded (a "%2F"
+     * inside a segment stays inside that segment). segs[0] is the resource name. */
+    char method[8];
+    size_t nsegs;
+    char *segs[HUB_MAX_SEGS];
+    /* Query parameters, decoded ('+' is a space). Repeated names: the first wins. */
+    size_t nparams;
+    char *param_names[HUB_MAX_PARAMS];
+    char *param_values[HUB_MAX_PARAMS];
+    /* Request headers the handlers use, copied (NULL when absent). */
+    char *if_match;
+    char *if_none_match;
+
+    /* For writes: the function run on the writer thread, its result and answer. */
+    hub_write_op op;
+    hub_txn_fn txn_fn;
+    hub_done_fn done;
+    json_t *body;        /* parsed request body (owned) */
+    json_t *result;      /* what the write produced (owned) */
+    hub_error err;       /* why it failed */
+    uint32_t version;    /* scratch for handlers */
+    int created;         /* scratch for handlers */
+    void *scratch;       /* scratch for handlers, freed with free() */
+    void *guard_;        /* private to request.c */
+};
+
+/* ---- request helpers (request.c) ------------------------------------------------------- */
+
+/* The decoded value of query parameter `name`, or NULL. Borrowed from r. */
+const char *hub_req_param(const hub_request *r, const char *name);
+/* 1 when the query has a parameter not in the NULL-terminated list `known`; then sends 400
+ * naming it. Handlers call this first so a typo is an error, not a silent default. */
+int hub_req_reject_unknown_params(hub_request *r, const char *const *known);
+/* Parses ?limit= (default 100, 1..1000). On a bad value sends 400 and returns -1. */
+int hub_req_limit(hub_request *r, size_t *out);
+
+/*
+ * Parses the body as a JSON value (r->body): Content-Type must be application/json (or
+ * application/merge-patch+json when allow_merge_patch) else 415; the body must be valid
+ * UTF-8 and JSON else 400; objects only when require_object (else 422). Sends the error
+ * itself and returns -1; 0 on success.
+ */
+int hub_req_read_json(hub_request *r, int require_object, int allow_merge_patch);
+
+/* 1 if the principal has at least `role`; else sends 403 and returns 0. */
+int hub_req_require(hub_request *r, hub_role role);
+
+/* ---- answers (request.c) --------------------------------------------------------------- */
+
+/* Adds a response header (copied). */
+void hub_req_header(hub_request *r, const char *name, const char *value);
+/* Sends status with a JSON body (stolen; NULL = no body, e.g. 204), content-type
+ * application/json; charset=utf-8. Finishes the request. */
+void hub_req_send_json(hub_request *r, int status, json_t *body);
+/* Sends raw bytes (copied) with the given content type. */
+void hub_req_send_bytes(hub_request *r, int status, const char *content_type, const char *body,
+                        size_t len);
+/* RFC 9457 problem details: {"type":"about:blank","title","status","detail","errors":[...]}
+ * (errors from `problems` when non-NULL and non-empty). application/problem+json. */
+void hub_req_send_problem(hub_request *r, int status, const char *detail,
+                          const hub_problems *problems);
+/* Maps err->code to a status (base.h lists them) and sends err as a problem. */
+void hub_req_send_error(hub_request *r, const hub_error *err);
+/* The HTTP status for a HUB_E* code. */
+int hub_status_for(int code);
+
+/*
+ * Runs fn(txn, r) on the writer thread in the group-commit transaction, then done(r) on this
+ * loop thread with r->op.result set (fn's result, or the commit's failure). done must answer
+ * (it is skipped, and r freed, if the client went away). If fn fails without filling r->err,
+ * r->err gets the code and a generic message.
+ */
+void hub_req_write(hub_request *r, hub_txn_fn fn, hub_done_fn done);
+
+/* ---- routing (routes.c and h_*.c) ------------------------------------------------------ */
+
+/* A resource handler: look at r->method and r->segs, answer or start a write. */
+typedef void (*hub_handler_fn)(hub_request *r);
+
+/* Finds the handler for r->segs[0]; NULL if the resource does not exist (404). */
+hub_handler_fn hub_route_find(const char *resource);
+
+/* Sends 405 with an Allow header listing `allow` (e.g. "GET, PUT, DELETE"). */
+void hub_req_method_not_allowed(hub_request *r, const char *allow);
+/* 1 if r->method equals m ("HEAD" also matches "GET"). */
+int hub_req_is(const hub_request *r, const char *m);
+
+/* The resources (one file each). */
+void hub_h_tokens(hub_request *r);
+void hub_h_locales(hub_request *r);
+void hub_h_taxonomy(hub_request *r);
+void hub_h_items(hub_request *r);
+void hub_h_content(hub_request *r);
+void hub_h_journeys(hub_request *r);
+void hub_h_changes(hub_request *r);
+void hub_h_audit(hub_request *r);
+
+#endif

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs what is missing, builds, loads content-samples/ into ./data (first run only),
+# creates an admin token and starts the server on 127.0.0.1:8080.
+#   OMNIHUB_DATA=dir  data directory (default ./data)
+#   OMNIHUB_LISTEN=host:port (default 127.0.0.1:8080)
+set -eu
+cd "$(dirname "$0")"
+./scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+DATA=${OMNIHUB_DATA:-./data}
+LISTEN=${OMNIHUB_LISTEN:-127.0.0.1:8080}
+if [ ! -f "$DATA/data.mdb" ]; then
+    mkdir -p "$DATA"
+    build/omnihub import --data "$DATA" content-samples
+fi
+TOKEN=$(build/omnihub token create --data "$DATA" --role admin --name "admin-$(date +%s)")
+cat <<MSG
+
+omnihub is starting on http://$LISTEN (data in $DATA). Your admin token:
+
+  $TOKEN
+
+Try:
+  curl -s -H "Authorization: Bearer $TOKEN" http://$LISTEN/v1/locales
+  curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/items?tag=journey/onboarding'
+  curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/content/onboarding/welcome?channel=email&locale=de-AT'
+  curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/content/onboarding/welcome?channel=sms&locale=fr&variant=short'
+  curl -s -H "Authorization: Bearer $TOKEN" http://$LISTEN/v1/changes
+
+Stop with Ctrl-C.
+MSG
+exec build/omnihub serve --data "$DATA" --listen "$LISTEN"
