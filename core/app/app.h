@@ -12,12 +12,13 @@
 
 typedef struct hub_config {
     hub_http_config http;
-    uint64_t map_size;  /* "store": {"map_size_mb": n}; 0 = the store's default */
-    json_t *plugins;    /* kept for the plugin issue (borrowed from raw) */
-    json_t *channels;   /* kept for the delivery issue */
+    uint64_t map_size;       /* "store": {"map_size_mb": n}; 0 = the store's default */
+    hub_log_level log_level; /* "log_level"; HUB_LOG_INFO by default */
+    json_t *plugins;         /* kept for the plugin issue (borrowed from raw) */
+    json_t *channels;        /* kept for the delivery issue */
     json_t *delivery;
     json_t *outbox;
-    json_t *raw;        /* the whole parsed file, owned */
+    json_t *raw; /* the whole parsed file, owned */
 } hub_config;
 
 void hub_config_defaults(hub_config *cfg);
@@ -26,6 +27,9 @@ void hub_config_defaults(hub_config *cfg);
 int hub_config_load(hub_config *cfg, const char *path, hub_error *err);
 int hub_config_parse(hub_config *cfg, const char *text, size_t len, hub_error *err);
 void hub_config_free(hub_config *cfg);
+/* Parses "HOST:PORT" ("[::1]:8080" for IPv6; port 0..65535) into host (NUL-terminated,
+ * brackets removed) and port. HUB_EINVAL, with host and port untouched, when malformed. */
+int hub_config_parse_listen(const char *s, char host[64], uint16_t *port);
 
 /* The command line. Returns the process exit code: 0 ok, 1 runtime failure, 2 bad usage. */
 int hub_cli_main(int argc, char **argv);
@@ -35,7 +39,6 @@ int hub_cli_main(int argc, char **argv);
  * content-samples/README.md for the file format. Prints each rejected file with its reason
  * on stderr; returns 0 when all were accepted, 1 otherwise.
  */
-int hub_import_paths(hub_store *store, const hub_schema_set *schemas, char **paths,
-                     int npaths);
+int hub_import_paths(hub_store *store, const hub_schema_set *schemas, char **paths, int npaths);
 
 #endif

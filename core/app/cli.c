@@ -1,1 +1,395 @@
-/* placeholder: being written */
+/*
+ * app/cli.c: the command line of API.md "Command line": serve, token create, import, backup,
+ * --help, --version. Exit codes: 0 success, 1 runtime failure, 2 bad usage; every error is
+ * one line on stderr.
+ *
+ * serve starts in order (store, writer, HTTP) and stops in reverse: SIGTERM and SIGINT are
+ * blocked before any thread exists, so every thread inherits the mask and only the main
+ * thread, waiting in sigwait, receives them. The HTTP server drains in-flight requests (whose
+ * writes the writer still commits) before the writer and the store close.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/app.h"
+
+#define HUB_VERSION_STRING "0.1.0"
+#define THREADS_MAX        256
+
+static const char usage_text[] =
+    "usage:\n"
+    "  omnihub serve --data DIR [--listen HOST:PORT] [--threads N] [--config FILE]\n"
+    "  omnihub token create --data DIR --role admin|editor|delivery|preview --name NAME\n"
+    "                       [--channels a,b] [--tags p/,q/]\n"
+    "  omnihub import --data DIR PATH...\n"
+    "  omnihub backup --data DIR OUT\n"
+    "  omnihub --help | --version\n"
+    "Exit codes: 0 success, 1 runtime failure, 2 bad usage.\n";
+
+/* One line on stderr and exit code 2. */
+__attribute__((format(printf, 1, 2))) static int usage(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("omnihub: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see omnihub --help)\n", stderr);
+    return 2;
+}
+
+/* One line on stderr and exit code 1. */
+static int fail(const hub_error *err, int rc)
+{
+    fprintf(stderr, "omnihub: %s\n", err->message[0] ? err->message : hub_strerror(rc));
+    return 1;
+}
+
+/* ---- options --------------------------------------------------------------------------- */
+
+typedef struct opt {
+    const char *name; /* without the dashes */
+    const char **value;
+} opt;
+
+typedef struct args {
+    const opt *opts;
+    char **pos; /* positional arguments, in order (points into argv) */
+    int npos;
+    int maxpos;
+    int help;
+} args;
+
+/* Parses "--name value" and "--name=value" into the table; the rest are positionals. Returns
+ * 0 or a usage exit code (message printed). */
+static int parse_args(int argc, char **argv, args *a)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            a->help = 1;
+            continue;
+        }
+        if (strncmp(s, "--", 2) != 0 || s[2] == '\0') {
+            if (a->npos >= a->maxpos)
+                return usage("unexpected argument '%.100s'", s);
+            a->pos[a->npos++] = argv[i];
+            continue;
+        }
+        const char *name = s + 2, *eq = strchr(name, '=');
+        size_t nlen = eq != NULL ? (size_t)(eq - name) : strlen(name);
+        const opt *o = a->opts;
+        while (o->name != NULL && !(strlen(o->name) == nlen && memcmp(o->name, name, nlen) == 0))
+            o++;
+        if (o->name == NULL)
+            return usage("unknown option --%.*s", (int)(nlen > 100 ? 100 : nlen), name);
+        if (eq != NULL) {
+            *o->value = eq + 1;
+        } else if (i + 1 < argc) {
+            *o->value = argv[++i];
+        } else {
+            return usage("option --%s needs a value", o->name);
+        }
+    }
+    return 0;
+}
+
+static int open_store(hub_store **out, const char *data, uint64_t map_size, int read_only)
+{
+    hub_error err;
+    hub_error_init(&err);
+    hub_store_options so = {.dir = data, .map_size = map_size, .read_only = read_only};
+    int rc = hub_store_open(out, &so, &err);
+    if (rc != 0)
+        fail(&err, rc);
+    hub_error_clear(&err);
+    return rc;
+}
+
+/* ---- serve ----------------------------------------------------------------------------- */
+
+static int serve_settings(const char *listen, const char *threads, const char *config,
+                          hub_config *cfg)
+{
+    hub_error err;
+    hub_error_init(&err);
+    if (config != NULL && hub_config_load(cfg, config, &err) != 0) {
+        fprintf(stderr, "omnihub: %s\n", err.message);
+        hub_error_clear(&err);
+        return 2;
+    }
+    hub_error_clear(&err);
+    if (listen != NULL && hub_config_parse_listen(listen, cfg->http.host, &cfg->http.port) != 0)
+        return usage("--listen must be HOST:PORT, for example 127.0.0.1:8080");
+    if (threads != NULL) {
+        uint64_t n;
+        if (hub_parse_u64(hub_slice_cstr(threads), &n) != 0 || n < 1 || n > THREADS_MAX)
+            return usage("--threads must be an integer 1..%d", THREADS_MAX);
+        cfg->http.threads = (unsigned)n;
+    }
+    if (cfg->http.threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->http.threads = cores < 1 ? 1 : cores > THREADS_MAX ? THREADS_MAX : (unsigned)cores;
+    }
+    return 0;
+}
+
+/* Runs the server until SIGTERM or SIGINT. The signals must already be blocked. */
+static int serve_run(const hub_config *cfg, const char *data)
+{
+    hub_store *store = NULL;
+    hub_http_server *http = NULL;
+    hub_error err;
+    int sig = 0, code = 1;
+    sigset_t set;
+    if (open_store(&store, data, cfg->map_size, 0) != 0)
+        return 1;
+    hub_error_init(&err);
+    int rc = hub_store_writer_start(store, 0);
+    if (rc != 0) {
+        hub_error_set(&err, rc, "store: cannot start the writer: %s", hub_strerror(rc));
+        goto out;
+    }
+    rc = hub_http_start(&http, &cfg->http, store, hub_content_builtin_schemas(), &err);
+    if (rc != 0)
+        goto out;
+    int v6 = strchr(cfg->http.host, ':') != NULL;
+    fprintf(stderr, "omnihub listening on http://%s%s%s:%u (%u threads, data %s)\n", v6 ? "[" : "",
+            cfg->http.host, v6 ? "]" : "", (unsigned)hub_http_port(http), cfg->http.threads, data);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    while (sigwait(&set, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
+        ;
+    HUB_LOG_INFO("signal %d: draining and stopping", sig);
+    code = 0;
+out:
+    if (code != 0)
+        fail(&err, rc);
+    hub_http_stop(http);
+    hub_store_writer_stop(store);
+    hub_store_close(store);
+    hub_error_clear(&err);
+    return code;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    const char *data = NULL, *listen = NULL, *threads = NULL, *config = NULL;
+    const opt opts[] = {{"data", &data},
+                        {"listen", &listen},
+                        {"threads", &threads},
+                        {"config", &config},
+                        {NULL, NULL}};
+    args a = {.opts = opts};
+    hub_config cfg;
+    int code = parse_args(argc, argv, &a);
+    if (code != 0 || a.help) {
+        if (a.help)
+            fputs(usage_text, stdout);
+        return code;
+    }
+    if (data == NULL || data[0] == '\0')
+        return usage("serve needs --data DIR");
+    hub_config_defaults(&cfg);
+    code = serve_settings(listen, threads, config, &cfg);
+    if (code == 0) {
+        sigset_t set;
+        hub_log_set_level(cfg.log_level);
+        signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread: they inherit it */
+        code = serve_run(&cfg, data);
+    }
+    hub_config_free(&cfg);
+    return code;
+}
+
+/* ---- token create ---------------------------------------------------------------------- */
+
+typedef struct token_call {
+    json_t *spec;
+    char secret[HUB_TOKEN_SECRET_LEN];
+    hub_error err;
+} token_call;
+
+static int token_write(hub_txn *txn, void *arg)
+{
+    token_call *c = arg;
+    json_t *detail;
+    int rc = hub_auth_token_create(txn, c->spec, c->secret, NULL, &c->err);
+    if (rc != 0)
+        return rc;
+    detail = json_pack("{s:O}", "role", json_object_get(c->spec, "role"));
+    rc = hub_audit_append(txn, "cli", "token.create", "tokens",
+                          json_string_value(json_object_get(c->spec, "name")), detail);
+    json_decref(detail);
+    return rc;
+}
+
+/* "a,b" -> ["a","b"] (new reference); empty parts are kept so auth reports them. */
+static json_t *split_list(const char *s)
+{
+    json_t *arr = json_array();
+    while (arr != NULL) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
+        if (json_array_append_new(arr, json_stringn(s, n)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+        if (comma == NULL)
+            break;
+        s = comma + 1;
+    }
+    return arr;
+}
+
+static int token_run(const char *data, json_t *spec)
+{
+    hub_store *store = NULL;
+    token_call c = {.spec = spec};
+    int code = 0;
+    if (open_store(&store, data, 0, 0) != 0)
+        return 1;
+    hub_error_init(&c.err);
+    int rc = hub_store_write(store, token_write, &c);
+    if (rc == HUB_EEXISTS) {
+        fputs("omnihub: token name already exists\n", stderr);
+        code = 1;
+    } else if (rc == HUB_EINVAL && c.err.problems.count > 0) {
+        fprintf(stderr, "omnihub: token: %s %s\n", c.err.problems.items[0].path,
+                c.err.problems.items[0].message);
+        code = 2;
+    } else if (rc != 0) {
+        code = rc == HUB_EINVAL ? 2 : 1;
+        fail(&c.err, rc);
+    } else {
+        printf("%s\n", c.secret);
+        code = fflush(stdout) == 0 ? 0 : 1;
+    }
+    hub_error_clear(&c.err);
+    hub_store_close(store);
+    return code;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+    const char *data = NULL, *role = NULL, *name = NULL, *channels = NULL, *tags = NULL;
+    const opt opts[] = {{"data", &data},         {"role", &role}, {"name", &name},
+                        {"channels", &channels}, {"tags", &tags}, {NULL, NULL}};
+    char *pos[1];
+    args a = {.opts = opts, .pos = pos, .maxpos = 1};
+    int code = parse_args(argc, argv, &a);
+    if (code != 0 || a.help) {
+        if (a.help)
+            fputs(usage_text, stdout);
+        return code;
+    }
+    if (a.npos != 1 || strcmp(pos[0], "create") != 0)
+        return usage("token needs the subcommand 'create'");
+    if (data == NULL || data[0] == '\0')
+        return usage("token create needs --data DIR");
+    if (name == NULL)
+        return usage("token create needs --name NAME");
+    if (role == NULL || hub_role_parse(role) == HUB_ROLE_NONE)
+        return usage("token create needs --role admin|editor|delivery|preview");
+    json_t *spec = json_pack("{s:s,s:s}", "name", name, "role", role);
+    if (spec == NULL)
+        return usage("--name and --role must be UTF-8 text");
+    if ((channels != NULL && json_object_set_new(spec, "channels", split_list(channels)) != 0) ||
+        (tags != NULL && json_object_set_new(spec, "tags", split_list(tags)) != 0)) {
+        json_decref(spec);
+        return usage("--channels and --tags must be comma-separated UTF-8 lists");
+    }
+    code = token_run(data, spec);
+    json_decref(spec);
+    return code;
+}
+
+/* ---- import and backup ----------------------------------------------------------------- */
+
+static int cmd_import(int argc, char **argv)
+{
+    const char *data = NULL;
+    const opt opts[] = {{"data", &data}, {NULL, NULL}};
+    char **pos = calloc((size_t)argc + 1, sizeof(*pos));
+    args a = {.opts = opts, .pos = pos, .maxpos = argc};
+    hub_store *store = NULL;
+    int code = pos == NULL ? 1 : parse_args(argc, argv, &a);
+    if (code != 0 || a.help) {
+        if (a.help)
+            fputs(usage_text, stdout);
+    } else if (data == NULL || data[0] == '\0') {
+        code = usage("import needs --data DIR");
+    } else if (a.npos == 0) {
+        code = usage("import needs at least one PATH");
+    } else if (open_store(&store, data, 0, 0) != 0) {
+        code = 1;
+    } else {
+        code = hub_import_paths(store, hub_content_builtin_schemas(), a.pos, a.npos);
+        hub_store_close(store);
+    }
+    free(pos);
+    return code;
+}
+
+static int cmd_backup(int argc, char **argv)
+{
+    const char *data = NULL;
+    const opt opts[] = {{"data", &data}, {NULL, NULL}};
+    char *pos[1];
+    args a = {.opts = opts, .pos = pos, .maxpos = 1};
+    hub_store *store = NULL;
+    hub_error err;
+    int code = parse_args(argc, argv, &a);
+    if (code != 0 || a.help) {
+        if (a.help)
+            fputs(usage_text, stdout);
+        return code;
+    }
+    if (data == NULL || data[0] == '\0')
+        return usage("backup needs --data DIR");
+    if (a.npos != 1)
+        return usage("backup needs one OUT directory");
+    /* A read-only environment: mdb_env_copy needs only a read transaction. */
+    if (open_store(&store, data, 0, 1) != 0)
+        return 1;
+    hub_error_init(&err);
+    int rc = hub_store_backup(store, pos[0], &err);
+    code = rc == 0 ? 0 : fail(&err, rc);
+    hub_error_clear(&err);
+    hub_store_close(store);
+    return code;
+}
+
+int hub_cli_main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage("no command given");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        puts("omnihub " HUB_VERSION_STRING);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "token") == 0)
+        return cmd_token(argc - 2, argv + 2);
+    if (strcmp(cmd, "import") == 0)
+        return cmd_import(argc - 2, argv + 2);
+    if (strcmp(cmd, "backup") == 0)
+        return cmd_backup(argc - 2, argv + 2);
+    return usage("unknown command '%.100s'", cmd);
+}

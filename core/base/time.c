@@ -54,8 +54,11 @@ void hub_time_format(int64_t ms, char out[HUB_TIME_LEN])
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(out, HUB_TIME_LEN, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
+    /* RFC 3339 has four-digit years: clamp, and give the compiler the ranges it checks. */
+    unsigned yy = y < 0 ? 0u : y > 9999 ? 9999u : (unsigned)y;
+    snprintf(out, HUB_TIME_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", yy % 10000u, m % 100u,
+             d % 100u, (unsigned)(rem / 3600) % 100u, (unsigned)(rem / 60 % 60) % 100u,
+             (unsigned)(rem % 60) % 100u, (unsigned)frac % 1000u);
 }
 
 static int digits(const char *s, size_t n, int *out)

@@ -96,6 +96,35 @@ int hub_item_validate_complete(hub_txn *txn, json_t *item, const hub_schema_set 
 /* RFC 7396 JSON merge patch: returns the patched copy of target (new reference). */
 json_t *hub_json_merge_patch(json_t *target, json_t *patch);
 
+/* ---- field resolution (schemas.c) ------------------------------------------------------ */
+/*
+ * The one resolution rule, shared by completeness checks and materialization: for (variant v,
+ * chain), for each locale X of the chain in order, take v's content[X][channel][field] if
+ * present, else the base variant's (variants[0]) content[X][channel][field]; the first hit
+ * wins. Pure: no store access; safe from any thread on an item nobody modifies meanwhile.
+ */
+
+/*
+ * Resolves one field. On 0: *out_value is borrowed from item, *out_variant_id is borrowed from
+ * item (the id of the variant it came from; NULL if that variant has no string id), and
+ * *out_locale is borrowed from chain (chain->tags[k]). Any out pointer may be NULL.
+ * HUB_ENOTFOUND when nothing resolves (or variant_index is out of range).
+ */
+int hub_item_resolve_field(json_t *item, size_t variant_index, const hub_locale_chain *chain,
+                           const char *channel, const char *field, json_t **out_value,
+                           const char **out_variant_id, const char **out_locale);
+
+/*
+ * Resolves every field of `channel` in `schemas`: a new object {field: value} (the values are
+ * shared with item: treat them as read-only), in schema field order. *out_resolved_from
+ * (may be NULL) gets a new object {field: {"variant": id, "locale": X}}. Returns NULL, and
+ * sets *out_resolved_from to NULL, when no field resolves, the channel is unknown or memory
+ * runs out.
+ */
+json_t *hub_item_resolve_channel(json_t *item, size_t variant_index,
+                                 const hub_locale_chain *chain, const char *channel,
+                                 const hub_schema_set *schemas, json_t **out_resolved_from);
+
 /* ---- items (items.c, publish.c) -------------------------------------------------------- */
 
 typedef struct hub_content_ctx {
@@ -156,6 +185,10 @@ typedef struct hub_item_filter {
 int hub_content_list(hub_txn *txn, const hub_item_filter *f, const char *cursor, size_t limit,
                      json_t **out_items, char **next_cursor, hub_error *err);
 
+/* A 128-bit change detector for ETags (two FNV-1a 64 lanes, finalized): not cryptographic.
+ * Used by the delivery documents and by http for bodies resolved on the fly. */
+void hub_hash128(const void *data, size_t len, unsigned char out[16]);
+
 /* ---- delivery reads (delivery.c) ------------------------------------------------------- */
 
 typedef struct hub_delivery_doc {
@@ -208,5 +241,30 @@ int hub_journey_list(hub_txn *txn, json_t **out);
 int hub_journey_delete(hub_txn *txn, const hub_content_ctx *cx, const char *id);
 /* 1 if a journey step uses the item. */
 int hub_journey_uses_item(hub_txn *txn, const char *key);
+
+/* ---- internal to core/content (shared by items.c, publish.c, delivery.c, journeys.c) ---- */
+/* Not for other modules: helpers the content files share. All run in the caller's txn. */
+
+/* Loads the JSON value stored under key (new reference); HUB_ENOTFOUND, HUB_EIO if corrupt. */
+int hub_content_load_json(hub_txn *txn, hub_db db, hub_slice key, json_t **out);
+/* Stores doc as compact JSON under key. */
+int hub_content_store_json(hub_txn *txn, hub_db db, hub_slice key, json_t *doc);
+/* A deep copy of an item document without the draft and version metadata members. */
+json_t *hub_content_item_copy(json_t *doc);
+/* The name written into drafts and audit for the actor ("cli" when NULL). */
+const char *hub_content_actor_name(const hub_content_ctx *cx);
+/* Brings the tag and locale index (HUB_DB_TAG_ITEMS) of `key` from the union of the old
+ * documents to the union of the new ones (each may be NULL). */
+int hub_content_index_update(hub_txn *txn, const char *key, json_t *old_a, json_t *old_b,
+                             json_t *new_a, json_t *new_b);
+/* The published version number of key from its head; HUB_ENOTFOUND when not published. */
+int hub_content_head_version(hub_txn *txn, const char *key, uint32_t *out);
+/* Writes the head and the delivery documents of a version document (replacing old ones). */
+int hub_content_materialize(hub_txn *txn, const hub_schema_set *schemas, const char *key,
+                            json_t *version_doc);
+/* Removes the head and every delivery document of key. */
+int hub_content_unmaterialize(hub_txn *txn, const char *key);
+/* The id of the first journey (id order) with a step using key into out: 1, or 0 if none. */
+int hub_journey_first_user(hub_txn *txn, const char *key, char *out, size_t cap);
 
 #endif

@@ -14,16 +14,39 @@
 #define HUB_HTTP_INTERNAL_H
 
 #define H2O_USE_LIBUV 0
+#include <pthread.h>
+
 #include <h2o.h>
 #include <jansson.h>
 
 #include "http/http.h"
 
-#define HUB_MAX_SEGS 32
+#define HUB_MAX_SEGS   128 /* a 200-byte key has at most 100 segments */
 #define HUB_MAX_PARAMS 32
 
-typedef struct hub_thread hub_thread; /* one event loop (server.c) */
+typedef struct hub_http_server hub_http_server;
 typedef struct hub_request hub_request;
+
+/* One event loop with its own listener (server.c). Touched only by its own thread, except
+ * `receiver`, which the writer thread posts to. */
+typedef struct hub_thread {
+    h2o_context_t ctx; /* first: on_req finds the thread from req->conn->ctx */
+    hub_http_server *server;
+    pthread_t tid;
+    h2o_accept_ctx_t accept;
+    h2o_socket_t *listener;
+    int listen_fd;
+    int listening;                       /* the listener is being read (not paused at the cap) */
+    unsigned conns, max_conns;           /* open connections and this thread's share of the cap */
+    h2o_multithread_receiver_t receiver; /* writes coming back from the writer thread */
+    size_t pending;                      /* requests waiting for the writer */
+    uint64_t answered;                   /* requests answered or handed to the writer */
+    struct hub_conn_slot {
+        h2o_conn_t *conn;
+        h2o_socket_t *sock;
+    } * slots;     /* open connections by h2o_conn_t (server.c) */
+    size_t nslots; /* a power of two, at least twice max_conns */
+} hub_thread;
 
 typedef void (*hub_done_fn)(hub_request *r);
 typedef int (*hub_txn_fn)(hub_txn *txn, hub_request *r);
@@ -53,13 +76,16 @@ struct hub_request {
     hub_write_op op;
     hub_txn_fn txn_fn;
     hub_done_fn done;
-    json_t *body;        /* parsed request body (owned) */
-    json_t *result;      /* what the write produced (owned) */
-    hub_error err;       /* why it failed */
-    uint32_t version;    /* scratch for handlers */
-    int created;         /* scratch for handlers */
-    void *scratch;       /* scratch for handlers, freed with free() */
-    void *guard_;        /* private to request.c */
+    json_t *body;     /* parsed request body (owned) */
+    json_t *result;   /* what the write produced (owned) */
+    hub_error err;    /* why it failed */
+    uint32_t version; /* scratch for handlers */
+    int created;      /* scratch for handlers */
+    void *scratch;    /* scratch for handlers, freed with free() */
+
+    /* Private to server.c and request.c. */
+    void *guard_;                   /* lives in the h2o request's pool; clears r->req */
+    h2o_multithread_message_t msg_; /* the writer's "done" back to the loop thread */
 };
 
 /* ---- request helpers (request.c) ------------------------------------------------------- */
@@ -69,6 +95,16 @@ const char *hub_req_param(const hub_request *r, const char *name);
 /* 1 when the query has a parameter not in the NULL-terminated list `known`; then sends 400
  * naming it. Handlers call this first so a typo is an error, not a silent default. */
 int hub_req_reject_unknown_params(hub_request *r, const char *const *known);
+/* Joins r->segs[first..end) with '/' into out (cap bytes with the NUL). Returns the length,
+ * or SIZE_MAX when the result does not fit. */
+size_t hub_req_join_segs(const hub_request *r, size_t first, size_t end, char *out, size_t cap);
+/* 1 when an If-Match / If-None-Match value ("*" or a list of entity tags) names etag (with
+ * its quotes). weak: RFC 9110 weak comparison (If-None-Match), else strong (If-Match). */
+int hub_req_etag_match(const char *list, const char *etag, size_t etag_len, int weak);
+/* Reads ?status=draft|published with the role rules: absent gives default_draft for roles
+ * that may read drafts (preview and up), else published; draft from a delivery token is 403.
+ * Sends the error and returns -1. */
+int hub_req_status_draft(hub_request *r, int default_draft, int *out_draft);
 /* Parses ?limit= (default 100, 1..1000). On a bad value sends 400 and returns -1. */
 int hub_req_limit(hub_request *r, size_t *out);
 
@@ -87,8 +123,12 @@ int hub_req_require(hub_request *r, hub_role role);
 
 /* Adds a response header (copied). */
 void hub_req_header(hub_request *r, const char *name, const char *value);
+/*
+ * Each send function answers and FINISHES the request: r is freed when it returns, so a
+ * handler calls exactly one of them, last (or hub_req_write, whose `done` then does).
+ */
 /* Sends status with a JSON body (stolen; NULL = no body, e.g. 204), content-type
- * application/json; charset=utf-8. Finishes the request. */
+ * application/json; charset=utf-8. */
 void hub_req_send_json(hub_request *r, int status, json_t *body);
 /* Sends raw bytes (copied) with the given content type. */
 void hub_req_send_bytes(hub_request *r, int status, const char *content_type, const char *body,
@@ -109,6 +149,21 @@ int hub_status_for(int code);
  * r->err gets the code and a generic message.
  */
 void hub_req_write(hub_request *r, hub_txn_fn fn, hub_done_fn done);
+
+/* Ready-made `done` functions: answer r->err on failure, else r->result (stolen) with 201
+ * when r->created or 200 (hub_req_done_json), or 204 (hub_req_done_empty). */
+void hub_req_done_json(hub_request *r);
+void hub_req_done_empty(hub_request *r);
+/* Answers a read: 200 with out (stolen) when rc is 0, else the status for rc with
+ * "<what>: <reason>" (out is released). */
+void hub_req_send_read(hub_request *r, int rc, json_t *out, const char *what);
+
+/* PUT or DELETE of one resource named `id` (GET is the caller's; other methods get 405
+ * "GET, PUT, DELETE"): requires `role`, keeps a copy of id in r->scratch for the writer
+ * thread, reads the JSON object body of a PUT, and runs put (answered by hub_req_done_json)
+ * or del (answered by hub_req_done_empty). */
+void hub_req_put_or_delete(hub_request *r, hub_role role, const char *id, hub_txn_fn put,
+                           hub_txn_fn del);
 
 /* ---- routing (routes.c and h_*.c) ------------------------------------------------------ */
 
@@ -132,5 +187,17 @@ void hub_h_content(hub_request *r);
 void hub_h_journeys(hub_request *r);
 void hub_h_changes(hub_request *r);
 void hub_h_audit(hub_request *r);
+
+/* ---- between server.c and request.c ---------------------------------------------------- */
+
+/* Makes the hub_request for an h2o request: copies method, decoded path segments, query and
+ * the headers handlers use into one allocation owned by r. On malformed input (bad percent
+ * encoding, NUL, invalid UTF-8, too many segments or parameters) it answers 400/404 itself
+ * and returns NULL. */
+hub_request *hub_req_new(hub_thread *t, h2o_req_t *req);
+/* Sends an RFC 9457 problem for a request that has no hub_request (yet). */
+void hub_req_send_early_problem(hub_thread *t, h2o_req_t *req, int status, const char *detail);
+/* The loop thread's side of a finished write (registered on thread->receiver). */
+void hub_req_on_writes_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 #endif

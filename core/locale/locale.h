@@ -34,7 +34,8 @@ int hub_locale_canonicalize(const char *in, size_t len, char out[HUB_LOCALE_TAG_
                             hub_error *err);
 
 /* One RFC 4647 lookup truncation step in place ("zh-Hant-HK" -> "zh-Hant"; a singleton left
- * at the end is removed with it). 0, or HUB_ENOTFOUND when nothing is left to remove. */
+ * at the end is removed with it, as are one-character private-use subtags, so the result stays
+ * well-formed: "es-x-t-tnn" -> "es"). 0, or HUB_ENOTFOUND when nothing is left to remove. */
 int hub_locale_truncate(char *tag);
 
 typedef struct hub_locale_chain {
@@ -66,8 +67,8 @@ int hub_locale_default(hub_txn *txn, char out[HUB_LOCALE_TAG_MAX]);
 /*
  * The chain for a requested tag (canonical): its stored chain if configured; else the chain
  * of the first configured locale reached by truncation; else the default's chain. With no
- * locales configured: HUB_ENOTFOUND.
+ * locales configured: HUB_ENOTFOUND. (Named _get: hub_locale_chain is the type.)
  */
-int hub_locale_chain(hub_txn *txn, const char *requested, hub_locale_chain *out);
+int hub_locale_chain_get(hub_txn *txn, const char *requested, hub_locale_chain *out);
 
 #endif

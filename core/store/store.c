@@ -1,1 +1,761 @@
-/* placeholder: being written */
+/*
+ * store: the LMDB environment, named databases, schema version, read transactions, the
+ * transaction and cursor wrappers, backup and the big-endian helpers. The writer thread
+ * lives in writer.c; the few functions the two files share are declared in both, marked
+ * "store-private".
+ *
+ * Read transactions are cheap: each thread caches one reset read-only MDB_txn per store
+ * (MDB_NOTLS lets us own the reader slot ourselves) and renews it on the next read. Extra
+ * slots (a second read on the same thread, or a thread whose cache holds another store)
+ * come from a per-store free pool. Every slot belongs to one store and is aborted when that
+ * store closes; a thread's cache is keyed by a process-unique store id, so a cache entry
+ * left behind by a closed store is never touched again.
+ */
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_MAP_SIZE    (4ULL << 30)
+#define DEFAULT_MAX_READERS 512u
+#define MAX_KEY             511u
+
+static const char *const db_names[HUB_DB_COUNT] = {
+    "meta",     "tokens",   "token_names", "locales", "terms", "drafts",    "heads",
+    "versions", "delivery", "tag_items",   "changes", "audit", "audit_key", "journeys",
+};
+
+struct hub_txn {
+    hub_store *s;
+    MDB_txn *txn;
+    int writable;
+    int err;             /* sticky: a write failed (HUB_EFULL, HUB_EIO); the op must not commit */
+    int active;          /* read slots: between hub_store_read and hub_txn_end */
+    hub_cursor *cursors; /* open cursors, closed when the transaction finishes */
+    struct rslot *slot;  /* read transactions: the slot that holds this txn */
+};
+
+struct hub_cursor {
+    MDB_cursor *mc; /* NULL once its transaction finished */
+    hub_txn *t;     /* NULL once detached */
+    hub_cursor *next;
+};
+
+typedef struct rslot {
+    hub_txn txn;
+    struct rslot *next_all;  /* every slot of the store */
+    struct rslot *next_free; /* the free pool */
+    int cached;              /* held by a thread's cache (only that thread changes it) */
+} rslot;
+
+struct hub_store {
+    MDB_env *env;
+    MDB_dbi dbi[HUB_DB_COUNT];
+    int read_only;
+    uint64_t id;
+    hub_store *live_next;
+    pthread_mutex_t pool_mu; /* slots lists */
+    rslot *all_slots;
+    rslot *free_slots;
+    atomic_uint_fast64_t commits;
+    struct hub_writer *writer; /* writer.c; NULL until started */
+};
+
+/* store-private (shared with writer.c) */
+MDB_env *hub_store_env_(hub_store *s);
+struct hub_writer **hub_store_writer_ref_(hub_store *s);
+int hub_store_xlate_(int rc);
+int hub_store_run_fn_(hub_store *s, MDB_txn *txn, hub_write_fn fn, void *arg);
+void hub_store_count_commit_(hub_store *s);
+int hub_store_is_read_only_(hub_store *s);
+void hub_store_writer_destroy_(hub_store *s);
+
+/* ---- the live-store registry and the per-thread cache ---------------------------------- */
+
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static hub_store *live_stores;
+static uint64_t next_store_id = 1; /* under live_mu */
+
+typedef struct tl_cache {
+    uint64_t store_id;
+    hub_store *store;
+    rslot *slot;
+} tl_cache;
+
+static _Thread_local tl_cache tl;
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+
+static void pool_push(hub_store *s, rslot *slot)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    slot->next_free = s->free_slots;
+    s->free_slots = slot;
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+/* Hands a thread's cached slot back to its store's pool, if that store is still open. */
+static void tl_release(tl_cache *c)
+{
+    if (c->slot == NULL)
+        return;
+    pthread_mutex_lock(&live_mu);
+    for (hub_store *p = live_stores; p != NULL; p = p->live_next) {
+        if (p == c->store && p->id == c->store_id) {
+            c->slot->cached = 0;
+            if (!c->slot->txn.active)
+                pool_push(p, c->slot);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_mu);
+    c->slot = NULL;
+    c->store = NULL;
+    c->store_id = 0;
+}
+
+static void tl_destroy(void *p)
+{
+    tl_release(p);
+}
+
+static void tl_key_init(void)
+{
+    if (pthread_key_create(&tl_key, tl_destroy) != 0)
+        HUB_LOG_WARN("store: no thread key; read slots of exiting threads are kept until close");
+}
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+int hub_store_xlate_(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_NOTFOUND:
+        return HUB_ENOTFOUND;
+    case MDB_MAP_FULL:
+        return HUB_EFULL;
+    case MDB_BAD_VALSIZE:
+        return HUB_EINVAL;
+    case ENOMEM:
+        return HUB_ENOMEM;
+    default:
+        HUB_LOG_ERROR("store: %s", mdb_strerror(rc));
+        return HUB_EIO;
+    }
+}
+
+MDB_env *hub_store_env_(hub_store *s)
+{
+    return s->env;
+}
+
+struct hub_writer **hub_store_writer_ref_(hub_store *s)
+{
+    return &s->writer;
+}
+
+void hub_store_count_commit_(hub_store *s)
+{
+    atomic_fetch_add(&s->commits, 1);
+}
+
+int hub_store_is_read_only_(hub_store *s)
+{
+    return s->read_only;
+}
+
+uint64_t hub_store_commit_count(hub_store *s)
+{
+    return atomic_load(&s->commits);
+}
+
+uint64_t hub_store_map_used(hub_store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return 0;
+    return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}
+
+static int key_ok(hub_slice key)
+{
+    return key.len > 0 && key.len <= MAX_KEY && key.base != NULL;
+}
+
+static MDB_val to_val(hub_slice s)
+{
+    MDB_val v = {s.len, (void *)s.base};
+    return v;
+}
+
+static hub_slice from_val(MDB_val v)
+{
+    hub_slice s = {v.mv_data, v.mv_size};
+    return s;
+}
+
+/* Closes the cursors still open on t (the transaction is about to finish). */
+static void txn_close_cursors(hub_txn *t)
+{
+    hub_cursor *c = t->cursors;
+    while (c != NULL) {
+        hub_cursor *next = c->next;
+        if (c->mc != NULL)
+            mdb_cursor_close(c->mc);
+        c->mc = NULL;
+        c->t = NULL;
+        c->next = NULL;
+        c = next;
+    }
+    t->cursors = NULL;
+}
+
+/* Records a failed write so the operation is rolled back whatever fn returns. */
+static int txn_write_failed(hub_txn *t, int rc)
+{
+    int code = hub_store_xlate_(rc);
+    if (t->err == 0 && (code == HUB_EFULL || code == HUB_EIO || code == HUB_ENOMEM))
+        t->err = code; /* the first failure is the cause; later ones say "txn is broken" */
+    return code;
+}
+
+int hub_store_run_fn_(hub_store *s, MDB_txn *txn, hub_write_fn fn, void *arg)
+{
+    hub_txn t = {.s = s, .txn = txn, .writable = 1};
+    int r = fn(&t, arg);
+    txn_close_cursors(&t);
+    if (r >= 0 && t.err != 0)
+        r = t.err;
+    return r;
+}
+
+/* ---- open and close -------------------------------------------------------------------- */
+
+static int make_dir(const char *dir, hub_error *err)
+{
+    if (mkdir(dir, 0750) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            return hub_error_set(err, HUB_EIO, "data directory %s: not a directory", dir);
+        return 0;
+    }
+    return hub_error_set(err, HUB_EIO, "data directory %s: %s", dir, strerror(errno));
+}
+
+/* Writes the schema version into a new store, refuses a newer one. */
+static int check_schema(hub_store *s, MDB_txn *txn, hub_error *err)
+{
+    MDB_val k = {sizeof("schema_version") - 1, "schema_version"}, v;
+    int rc = mdb_get(txn, s->dbi[HUB_DB_META], &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        if (s->read_only)
+            return hub_error_set(err, HUB_EIO, "store has no schema version (not initialized)");
+        char buf[24];
+        int n = snprintf(buf, sizeof(buf), "%d", HUB_STORE_SCHEMA_VERSION);
+        MDB_val nv = {(size_t)n, buf};
+        rc = mdb_put(txn, s->dbi[HUB_DB_META], &k, &nv, 0);
+        if (rc != 0)
+            return hub_error_set(err, hub_store_xlate_(rc), "writing schema version: %s",
+                                 mdb_strerror(rc));
+        return 0;
+    }
+    if (rc != 0)
+        return hub_error_set(err, HUB_EIO, "reading schema version: %s", mdb_strerror(rc));
+    uint64_t ver;
+    if (hub_parse_u64((hub_slice){v.mv_data, v.mv_size}, &ver) != 0)
+        return hub_error_set(err, HUB_EIO, "store schema version is not a number (corrupt meta)");
+    if (ver > HUB_STORE_SCHEMA_VERSION)
+        return hub_error_set(err, HUB_EINVAL,
+                             "store schema version %llu is newer than this build supports (%d); "
+                             "use a newer omnihub",
+                             (unsigned long long)ver, HUB_STORE_SCHEMA_VERSION);
+    return 0;
+}
+
+/* Opens every named database and checks the schema, in one transaction. */
+static int open_dbs(hub_store *s, hub_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
+    if (rc != 0)
+        return hub_error_set(err, HUB_EIO, "store: begin: %s", mdb_strerror(rc));
+    for (int i = 0; i < HUB_DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            return hub_error_set(err, HUB_EIO, "store: database %s: %s", db_names[i],
+                                 mdb_strerror(rc));
+        }
+    }
+    int r = check_schema(s, txn, err);
+    if (r != 0) {
+        mdb_txn_abort(txn);
+        return r;
+    }
+    rc = mdb_txn_commit(txn); /* also for read-only: keeps the dbi handles */
+    if (rc != 0)
+        return hub_error_set(err, hub_store_xlate_(rc), "store: initial commit: %s",
+                             mdb_strerror(rc));
+    return 0;
+}
+
+static int env_open(hub_store *s, const hub_store_options *opts, hub_error *err)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc != 0)
+        return hub_error_set(err, HUB_EIO, "store: mdb_env_create: %s", mdb_strerror(rc));
+    uint64_t map = opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
+    unsigned readers = opts->max_readers ? opts->max_readers : DEFAULT_MAX_READERS;
+    if ((rc = mdb_env_set_maxdbs(s->env, HUB_DB_COUNT + 4)) != 0 ||
+        (rc = mdb_env_set_mapsize(s->env, (size_t)map)) != 0 ||
+        (rc = mdb_env_set_maxreaders(s->env, readers)) != 0)
+        return hub_error_set(err, HUB_EIO, "store: configuring environment: %s", mdb_strerror(rc));
+    unsigned flags = MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0);
+    rc = mdb_env_open(s->env, opts->dir, flags, 0640);
+    if (rc != 0)
+        return hub_error_set(err, HUB_EIO, "store %s: %s", opts->dir, mdb_strerror(rc));
+    int dead = 0;
+    if (mdb_reader_check(s->env, &dead) == 0 && dead > 0)
+        HUB_LOG_INFO("store: cleared %d stale reader slots", dead);
+    return 0;
+}
+
+int hub_store_open(hub_store **out, const hub_store_options *opts, hub_error *err)
+{
+    *out = NULL;
+    if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0')
+        return hub_error_set(err, HUB_EINVAL, "store: no data directory given");
+    if (!opts->read_only) {
+        int r = make_dir(opts->dir, err);
+        if (r != 0)
+            return r;
+    }
+    hub_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return hub_error_set(err, HUB_ENOMEM, "store: out of memory");
+    s->read_only = opts->read_only != 0;
+    pthread_mutex_init(&s->pool_mu, NULL);
+    atomic_init(&s->commits, 0);
+    int r = env_open(s, opts, err);
+    if (r == 0)
+        r = open_dbs(s, err);
+    if (r != 0) {
+        if (s->env != NULL)
+            mdb_env_close(s->env);
+        pthread_mutex_destroy(&s->pool_mu);
+        free(s);
+        return r;
+    }
+    pthread_once(&tl_once, tl_key_init);
+    pthread_mutex_lock(&live_mu);
+    s->id = next_store_id++;
+    s->live_next = live_stores;
+    live_stores = s;
+    pthread_mutex_unlock(&live_mu);
+    *out = s;
+    return 0;
+}
+
+void hub_store_close(hub_store *s)
+{
+    if (s == NULL)
+        return;
+    hub_store_writer_stop(s);
+    hub_store_writer_destroy_(s);
+    pthread_mutex_lock(&live_mu);
+    for (hub_store **pp = &live_stores; *pp != NULL; pp = &(*pp)->live_next) {
+        if (*pp == s) {
+            *pp = s->live_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_mu);
+    if (tl.store == s && tl.store_id == s->id) {
+        tl.slot = NULL;
+        tl.store = NULL;
+        tl.store_id = 0;
+    }
+    rslot *slot = s->all_slots;
+    while (slot != NULL) {
+        rslot *next = slot->next_all;
+        if (slot->txn.active)
+            HUB_LOG_WARN("store: closing with a read transaction still open");
+        txn_close_cursors(&slot->txn);
+        if (slot->txn.txn != NULL)
+            mdb_txn_abort(slot->txn.txn);
+        free(slot);
+        slot = next;
+    }
+    mdb_env_close(s->env);
+    pthread_mutex_destroy(&s->pool_mu);
+    free(s);
+}
+
+/* ---- read transactions ----------------------------------------------------------------- */
+
+static rslot *slot_take(hub_store *s)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    rslot *slot = s->free_slots;
+    if (slot != NULL) {
+        s->free_slots = slot->next_free;
+        slot->next_free = NULL;
+    } else {
+        slot = calloc(1, sizeof(*slot));
+        if (slot != NULL) {
+            slot->txn.s = s;
+            slot->txn.slot = slot;
+            slot->next_all = s->all_slots;
+            s->all_slots = slot;
+        }
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    return slot;
+}
+
+/* Picks the thread's cached slot, or a pooled one when it is busy or another store's. */
+static rslot *slot_for_thread(hub_store *s)
+{
+    if (tl.slot != NULL && tl.store_id == s->id && tl.store == s && !tl.slot->txn.active)
+        return tl.slot;
+    if (tl.slot != NULL && (tl.store_id != s->id || tl.store != s))
+        tl_release(&tl);
+    rslot *slot = slot_take(s);
+    if (slot != NULL && tl.slot == NULL) {
+        slot->cached = 1;
+        tl.slot = slot;
+        tl.store = s;
+        tl.store_id = s->id;
+        pthread_setspecific(tl_key, &tl);
+    }
+    return slot;
+}
+
+static int slot_begin(hub_store *s, rslot *slot)
+{
+    int rc;
+    if (slot->txn.txn != NULL) {
+        rc = mdb_txn_renew(slot->txn.txn);
+        if (rc == 0)
+            return 0;
+        mdb_txn_abort(slot->txn.txn);
+        slot->txn.txn = NULL;
+    }
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &slot->txn.txn);
+    if (rc == MDB_READERS_FULL) {
+        hub_store_reader_check(s);
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &slot->txn.txn);
+    }
+    if (rc != 0) {
+        slot->txn.txn = NULL;
+        return hub_store_xlate_(rc);
+    }
+    return 0;
+}
+
+int hub_store_read(hub_store *s, hub_txn **out)
+{
+    *out = NULL;
+    rslot *slot = slot_for_thread(s);
+    if (slot == NULL)
+        return HUB_ENOMEM;
+    int r = slot_begin(s, slot);
+    if (r != 0) {
+        if (!slot->cached)
+            pool_push(s, slot);
+        return r;
+    }
+    slot->txn.active = 1;
+    slot->txn.err = 0;
+    *out = &slot->txn;
+    return 0;
+}
+
+void hub_txn_end(hub_txn *t)
+{
+    if (t == NULL)
+        return;
+    if (t->writable) /* owned by the writer (or hub_store_write), which ends it */
+        return;
+    if (!t->active)
+        return;
+    txn_close_cursors(t);
+    mdb_txn_reset(t->txn);
+    t->active = 0;
+    if (!t->slot->cached)
+        pool_push(t->s, t->slot);
+}
+
+/* ---- get, put, del, counters ----------------------------------------------------------- */
+
+static int txn_usable(hub_txn *t, hub_db db)
+{
+    return t != NULL && t->txn != NULL && (t->writable || t->active) && (int)db >= 0 &&
+           db < HUB_DB_COUNT;
+}
+
+int hub_txn_get(hub_txn *t, hub_db db, hub_slice key, hub_slice *out)
+{
+    if (!txn_usable(t, db))
+        return HUB_EINVAL;
+    if (!key_ok(key))
+        return HUB_ENOTFOUND; /* such a key cannot have been stored */
+    MDB_val k = to_val(key), v;
+    int rc = mdb_get(t->txn, t->s->dbi[db], &k, &v);
+    if (rc != 0)
+        return hub_store_xlate_(rc);
+    *out = from_val(v);
+    return 0;
+}
+
+int hub_txn_put(hub_txn *t, hub_db db, hub_slice key, hub_slice val)
+{
+    if (!txn_usable(t, db) || !t->writable) {
+        HUB_LOG_ERROR("store: put on a read transaction");
+        return HUB_EINVAL;
+    }
+    if (!key_ok(key))
+        return HUB_EINVAL;
+    if (val.base == NULL && val.len != 0)
+        return HUB_EINVAL;
+    MDB_val k = to_val(key), v = to_val(val);
+    if (v.mv_data == NULL)
+        v.mv_data = "";
+    int rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
+    return rc == 0 ? 0 : txn_write_failed(t, rc);
+}
+
+int hub_txn_del(hub_txn *t, hub_db db, hub_slice key)
+{
+    if (!txn_usable(t, db) || !t->writable)
+        return HUB_EINVAL;
+    if (!key_ok(key))
+        return HUB_ENOTFOUND;
+    MDB_val k = to_val(key);
+    int rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
+    if (rc == 0 || rc == MDB_NOTFOUND)
+        return hub_store_xlate_(rc);
+    return txn_write_failed(t, rc);
+}
+
+int hub_txn_next_seq(hub_txn *t, const char *counter, uint64_t *out)
+{
+    char key[MAX_KEY + 1];
+    if (counter == NULL || !txn_usable(t, HUB_DB_META) || !t->writable)
+        return HUB_EINVAL;
+    int n = snprintf(key, sizeof(key), "seq:%s", counter);
+    if (n < 0 || (size_t)n > MAX_KEY)
+        return HUB_EINVAL;
+    hub_slice k = {key, (size_t)n}, v;
+    uint64_t cur = 0;
+    int r = hub_txn_get(t, HUB_DB_META, k, &v);
+    if (r == 0 && v.len == 8)
+        cur = hub_be64_get((const unsigned char *)v.base);
+    else if (r == 0)
+        return HUB_EIO; /* not ours: corrupt counter */
+    else if (r != HUB_ENOTFOUND)
+        return r;
+    unsigned char buf[8];
+    hub_be64_put(buf, cur + 1);
+    r = hub_txn_put(t, HUB_DB_META, k, (hub_slice){(const char *)buf, 8});
+    if (r != 0)
+        return r;
+    *out = cur + 1;
+    return 0;
+}
+
+size_t hub_txn_count(hub_txn *t, hub_db db)
+{
+    MDB_stat st;
+    if (!txn_usable(t, db) || mdb_stat(t->txn, t->s->dbi[db], &st) != 0)
+        return 0;
+    return st.ms_entries;
+}
+
+/* ---- cursors --------------------------------------------------------------------------- */
+
+int hub_cursor_open(hub_txn *t, hub_db db, hub_cursor **out)
+{
+    *out = NULL;
+    if (!txn_usable(t, db))
+        return HUB_EINVAL;
+    hub_cursor *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return HUB_ENOMEM;
+    int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c->mc);
+    if (rc != 0) {
+        free(c);
+        return hub_store_xlate_(rc);
+    }
+    c->t = t;
+    c->next = t->cursors;
+    t->cursors = c;
+    *out = c;
+    return 0;
+}
+
+void hub_cursor_close(hub_cursor *c)
+{
+    if (c == NULL)
+        return;
+    if (c->t != NULL) {
+        for (hub_cursor **pp = &c->t->cursors; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == c) {
+                *pp = c->next;
+                break;
+            }
+        }
+    }
+    if (c->mc != NULL)
+        mdb_cursor_close(c->mc);
+    free(c);
+}
+
+static int cursor_get(hub_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op, hub_slice *out_key,
+                      hub_slice *out_val)
+{
+    if (c == NULL || c->mc == NULL)
+        return HUB_EINVAL;
+    int rc = mdb_cursor_get(c->mc, k, v, op);
+    if (rc != 0)
+        return hub_store_xlate_(rc);
+    if (out_key != NULL)
+        *out_key = from_val(*k);
+    if (out_val != NULL)
+        *out_val = from_val(*v);
+    return 0;
+}
+
+int hub_cursor_seek(hub_cursor *c, hub_slice key, hub_slice *out_key, hub_slice *out_val)
+{
+    MDB_val k = {0, NULL}, v = {0, NULL};
+    if (key.len == 0)
+        return cursor_get(c, &k, &v, MDB_FIRST, out_key, out_val);
+    if (!key_ok(key))
+        return HUB_EINVAL;
+    k = to_val(key);
+    return cursor_get(c, &k, &v, MDB_SET_RANGE, out_key, out_val);
+}
+
+int hub_cursor_next(hub_cursor *c, hub_slice *out_key, hub_slice *out_val)
+{
+    MDB_val k = {0, NULL}, v = {0, NULL};
+    return cursor_get(c, &k, &v, MDB_NEXT, out_key, out_val);
+}
+
+int hub_cursor_last(hub_cursor *c, hub_slice *out_key, hub_slice *out_val)
+{
+    MDB_val k = {0, NULL}, v = {0, NULL};
+    return cursor_get(c, &k, &v, MDB_LAST, out_key, out_val);
+}
+
+int hub_cursor_prev(hub_cursor *c, hub_slice *out_key, hub_slice *out_val)
+{
+    MDB_val k = {0, NULL}, v = {0, NULL};
+    return cursor_get(c, &k, &v, MDB_PREV, out_key, out_val);
+}
+
+int hub_cursor_del(hub_cursor *c)
+{
+    if (c == NULL || c->mc == NULL || c->t == NULL || !c->t->writable)
+        return HUB_EINVAL;
+    int rc = mdb_cursor_del(c->mc, 0);
+    if (rc == 0)
+        return 0;
+    if (rc == MDB_NOTFOUND || rc == EINVAL)
+        return HUB_ENOTFOUND; /* not positioned on an entry */
+    return txn_write_failed(c->t, rc);
+}
+
+/* ---- maintenance ----------------------------------------------------------------------- */
+
+int hub_store_reader_check(hub_store *s)
+{
+    int dead = 0;
+    int rc = mdb_reader_check(s->env, &dead);
+    if (rc != 0)
+        return hub_store_xlate_(rc);
+    if (dead > 0)
+        HUB_LOG_INFO("store: cleared %d stale reader slots", dead);
+    return dead;
+}
+
+static int dir_is_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    int empty = 1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            empty = 0;
+            break;
+        }
+    }
+    closedir(d);
+    return empty;
+}
+
+int hub_store_backup(hub_store *s, const char *dir, hub_error *err)
+{
+    if (dir == NULL || dir[0] == '\0')
+        return hub_error_set(err, HUB_EINVAL, "backup: no directory given");
+    if (mkdir(dir, 0750) != 0) {
+        if (errno != EEXIST)
+            return hub_error_set(err, HUB_EIO, "backup: %s: %s", dir, strerror(errno));
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            return hub_error_set(err, HUB_EINVAL, "backup: %s is not a directory", dir);
+        if (!dir_is_empty(dir))
+            return hub_error_set(err, HUB_EINVAL, "backup: %s is not empty", dir);
+    }
+    int rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+    if (rc != 0)
+        return hub_error_set(err, HUB_EIO, "backup to %s: %s", dir, mdb_strerror(rc));
+    return 0;
+}
+
+/* ---- big-endian helpers ---------------------------------------------------------------- */
+
+void hub_be64_put(unsigned char out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+uint64_t hub_be64_get(const unsigned char in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+void hub_be32_put(unsigned char out[4], uint32_t v)
+{
+    for (int i = 3; i >= 0; i--) {
+        out[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+uint32_t hub_be32_get(const unsigned char in[4])
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v = (v << 8) | in[i];
+    return v;
+}

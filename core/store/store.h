@@ -27,28 +27,28 @@ typedef struct hub_cursor hub_cursor;
 
 /* The named databases. Keys and values are bytes; the modules above own their formats. */
 typedef enum hub_db {
-    HUB_DB_META,      /* "schema_version", counters, settings                          */
-    HUB_DB_TOKENS,    /* sha256(secret) hex -> token record (auth)                       */
+    HUB_DB_META,        /* "schema_version", counters, settings                          */
+    HUB_DB_TOKENS,      /* sha256(secret) hex -> token record (auth)                       */
     HUB_DB_TOKEN_NAMES, /* token name -> sha256 hex (auth)                               */
-    HUB_DB_LOCALES,   /* tag -> locale record (locale)                                   */
-    HUB_DB_TERMS,     /* "facet/path" -> term record (taxonomy)                          */
-    HUB_DB_DRAFTS,    /* item key -> draft document (content)                            */
-    HUB_DB_HEADS,     /* item key -> published head (content)                            */
-    HUB_DB_VERSIONS,  /* item key \0 be32 version -> version document (content)          */
-    HUB_DB_DELIVERY,  /* item \0 variant \0 locale \0 channel -> materialized body     */
-    HUB_DB_TAG_ITEMS, /* tag \0 item key -> "" (content: tag index, drafts and published) */
-    HUB_DB_CHANGES,   /* be64 seq -> change record (content)                             */
-    HUB_DB_AUDIT,     /* be64 seq -> audit record                                        */
-    HUB_DB_AUDIT_KEY, /* item key \0 be64 seq -> "" (audit by key)                       */
-    HUB_DB_JOURNEYS,  /* journey id -> journey document                                  */
+    HUB_DB_LOCALES,     /* tag -> locale record (locale)                                   */
+    HUB_DB_TERMS,       /* "facet/path" -> term record (taxonomy)                          */
+    HUB_DB_DRAFTS,      /* item key -> draft document (content)                            */
+    HUB_DB_HEADS,       /* item key -> published head (content)                            */
+    HUB_DB_VERSIONS,    /* item key \0 be32 version -> version document (content)          */
+    HUB_DB_DELIVERY,    /* item \0 variant \0 locale \0 channel -> materialized body     */
+    HUB_DB_TAG_ITEMS,   /* tag \0 item key -> "" (content: tag index, drafts and published) */
+    HUB_DB_CHANGES,     /* be64 seq -> change record (content)                             */
+    HUB_DB_AUDIT,       /* be64 seq -> audit record                                        */
+    HUB_DB_AUDIT_KEY,   /* item key \0 be64 seq -> "" (audit by key)                       */
+    HUB_DB_JOURNEYS,    /* journey id -> journey document                                  */
     HUB_DB_COUNT
 } hub_db;
 
 typedef struct hub_store_options {
-    const char *dir;         /* data directory; created if missing (one level) */
-    uint64_t map_size;       /* bytes; 0 = default (4 GiB) */
-    unsigned max_readers;    /* 0 = default (512) */
-    int read_only;           /* open without write access (backup, inspection) */
+    const char *dir;      /* data directory; created if missing (one level) */
+    uint64_t map_size;    /* bytes; 0 = default (4 GiB) */
+    unsigned max_readers; /* 0 = default (512) */
+    int read_only;        /* open without write access (backup, inspection) */
 } hub_store_options;
 
 /* The schema version this build writes. Opening a store with a newer one fails. */
@@ -121,6 +121,12 @@ void hub_store_submit(hub_store *s, hub_write_op *op);
 int hub_store_write(hub_store *s, hub_write_fn fn, void *arg);
 /* Finishes every queued op, then stops the writer thread. */
 void hub_store_writer_stop(hub_store *s);
+
+/* Number of write transactions committed since open (group commits count once). For tests
+ * and metrics. Thread-safe. */
+uint64_t hub_store_commit_count(hub_store *s);
+/* Bytes of the map in use (last page * page size); 0 if unknown. Thread-safe. */
+uint64_t hub_store_map_used(hub_store *s);
 
 /* Runs mdb_reader_check; returns the number of stale slots cleared (>= 0) or an error. */
 int hub_store_reader_check(hub_store *s);

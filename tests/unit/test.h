@@ -61,7 +61,7 @@ static inline const char *test_tmpdir(const char *name)
 {
     static char path[512];
     const char *base = getenv("HUB_TEST_TMP");
-    char cmd[700];
+    char cmd[1200];
     if (base == NULL)
         base = "/tmp";
     snprintf(path, sizeof(path), "%s/%s.%d", base, name, (int)getpid());

@@ -1,0 +1,388 @@
+/*
+ * writer tests: per-op rollback inside a batch, group commit under concurrency, draining on
+ * stop, submit after stop, and the no-writer path.
+ */
+#include "store/store.h"
+/* test.h formats a path into a fixed buffer; gcc cannot prove it fits */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#include "test.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+static hub_store *open_fresh(const char *name)
+{
+    hub_store_options o = {.dir = test_tmpdir(name)};
+    hub_store *s = NULL;
+    hub_error err;
+    hub_error_init(&err);
+    if (hub_store_open(&s, &o, &err) != 0)
+        fprintf(stderr, "open: %s\n", err.message);
+    hub_error_clear(&err);
+    return s;
+}
+
+typedef struct op_arg {
+    hub_write_op op; /* first */
+    char key[32];
+    int fail; /* fn writes, then returns HUB_EINVAL */
+    atomic_int *done_count;
+    int done_result;
+} op_arg;
+
+static int op_fn(hub_txn *t, void *arg)
+{
+    op_arg *a = arg;
+    int r = hub_txn_put(t, HUB_DB_DRAFTS, hub_slice_cstr(a->key), HUB_SLICE_LIT("v"));
+    if (r != 0)
+        return r;
+    r = hub_txn_put(t, HUB_DB_HEADS, hub_slice_cstr(a->key), HUB_SLICE_LIT("h"));
+    if (r != 0)
+        return r;
+    return a->fail ? HUB_EINVAL : 0;
+}
+
+static void op_done(hub_write_op *op)
+{
+    op_arg *a = (op_arg *)op;
+    a->done_result = op->result;
+    atomic_fetch_add(a->done_count, 1);
+}
+
+static void init_op(op_arg *a, int i, int fail, atomic_int *count)
+{
+    memset(a, 0, sizeof(*a));
+    snprintf(a->key, sizeof(a->key), "op%04d", i);
+    a->fail = fail;
+    a->done_count = count;
+    a->done_result = 12345;
+    a->op.fn = op_fn;
+    a->op.arg = a;
+    a->op.done = op_done;
+}
+
+static int present(hub_store *s, hub_db db, const char *key)
+{
+    hub_txn *t;
+    hub_slice v;
+    if (hub_store_read(s, &t) != 0)
+        return -1;
+    int r = hub_txn_get(t, db, hub_slice_cstr(key), &v);
+    hub_txn_end(t);
+    return r == 0;
+}
+
+/* A blocker op holds the writer so that the next ops queue up and form one batch. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int entered, open;
+} gate;
+
+static int gate_fn(hub_txn *t, void *arg)
+{
+    gate *g = arg;
+    (void)t;
+    pthread_mutex_lock(&g->mu);
+    g->entered = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+static void gate_done(hub_write_op *op)
+{
+    (void)op;
+}
+
+static void gate_wait_entered(gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    while (!g->entered)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_open(gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->open = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void test_rollback_in_batch(void)
+{
+    hub_store *s = open_fresh("writer_rollback");
+    REQUIRE(s != NULL);
+    REQUIRE(hub_store_writer_start(s, 0) == 0);
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    hub_write_op gop = {.fn = gate_fn, .arg = &g, .done = gate_done};
+    hub_store_submit(s, &gop);
+    gate_wait_entered(&g);
+    atomic_int count = 0;
+    op_arg ops[6];
+    for (int i = 0; i < 6; i++) {
+        init_op(&ops[i], i, i % 2 == 1, &count);
+        hub_store_submit(s, &ops[i].op);
+    }
+    uint64_t before = hub_store_commit_count(s);
+    gate_open(&g);
+    hub_store_writer_stop(s); /* drains */
+    CHECK(atomic_load(&count) == 6);
+    /* the gate op's batch and the six queued ops' batch: two commits at most */
+    CHECK(hub_store_commit_count(s) - before == 2);
+    for (int i = 0; i < 6; i++) {
+        int fail = i % 2 == 1;
+        CHECK(ops[i].done_result == (fail ? HUB_EINVAL : 0));
+        CHECK(present(s, HUB_DB_DRAFTS, ops[i].key) == !fail);
+        CHECK(present(s, HUB_DB_HEADS, ops[i].key) == !fail);
+    }
+    hub_store_close(s);
+}
+
+static void test_submit_after_stop(void)
+{
+    hub_store *s = open_fresh("writer_after_stop");
+    REQUIRE(s != NULL);
+    REQUIRE(hub_store_writer_start(s, 4) == 0);
+    atomic_int count = 0;
+    op_arg a;
+    init_op(&a, 1, 0, &count);
+    hub_store_submit(s, &a.op);
+    hub_store_writer_stop(s);
+    CHECK(atomic_load(&count) == 1 && a.done_result == 0);
+    init_op(&a, 2, 0, &count);
+    hub_store_submit(s, &a.op);
+    CHECK(atomic_load(&count) == 2); /* done called at once */
+    CHECK(a.done_result == HUB_ESHUTDOWN);
+    CHECK(present(s, HUB_DB_DRAFTS, "op0002") == 0);
+    hub_store_writer_stop(s); /* twice is harmless */
+    hub_store_close(s);
+}
+
+static void test_stop_drains_many(void)
+{
+    hub_store *s = open_fresh("writer_drain");
+    REQUIRE(s != NULL);
+    REQUIRE(hub_store_writer_start(s, 8) == 0);
+    enum { N = 100 };
+    static op_arg ops[N];
+    atomic_int count = 0;
+    for (int i = 0; i < N; i++) {
+        init_op(&ops[i], i, 0, &count);
+        hub_store_submit(s, &ops[i].op);
+    }
+    hub_store_writer_stop(s);
+    CHECK(atomic_load(&count) == N);
+    int ok = 0;
+    for (int i = 0; i < N; i++)
+        ok += ops[i].done_result == 0 && present(s, HUB_DB_DRAFTS, ops[i].key) == 1;
+    CHECK(ok == N);
+    /* batch_max 8: at least N/8 commits */
+    CHECK(hub_store_commit_count(s) >= N / 8);
+    hub_store_close(s);
+}
+
+static void test_no_writer(void)
+{
+    hub_store *s = open_fresh("writer_none");
+    REQUIRE(s != NULL);
+    atomic_int count = 0;
+    op_arg a;
+    init_op(&a, 7, 0, &count);
+    CHECK(hub_store_write(s, op_fn, &a) == 0);
+    CHECK(present(s, HUB_DB_HEADS, "op0007") == 1);
+    init_op(&a, 8, 1, &count);
+    CHECK(hub_store_write(s, op_fn, &a) == HUB_EINVAL);
+    CHECK(present(s, HUB_DB_HEADS, "op0008") == 0);
+    init_op(&a, 9, 0, &count);
+    hub_store_submit(s, &a.op); /* runs inline */
+    CHECK(atomic_load(&count) == 1 && a.done_result == 0);
+    CHECK(present(s, HUB_DB_DRAFTS, "op0009") == 1);
+    hub_store_close(s);
+}
+
+/* ---- group commit ---------------------------------------------------------------------- */
+
+enum { THREADS = 16, PER_THREAD = 200 };
+
+typedef struct worker {
+    hub_store *s;
+    int id;
+    int failures;
+} worker;
+
+static int seq_put_fn(hub_txn *t, void *arg)
+{
+    worker *w = arg;
+    uint64_t n;
+    int r = hub_txn_next_seq(t, "test", &n);
+    if (r != 0)
+        return r;
+    unsigned char key[8];
+    hub_be64_put(key, n);
+    char val[16];
+    int len = snprintf(val, sizeof(val), "%d", w->id);
+    return hub_txn_put(t, HUB_DB_CHANGES, (hub_slice){(const char *)key, 8},
+                       (hub_slice){val, (size_t)len});
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    for (int i = 0; i < PER_THREAD; i++) {
+        if (hub_store_write(w->s, seq_put_fn, w) != 0)
+            w->failures++;
+        /* reads interleave with writes on the same thread */
+        hub_txn *t;
+        if (hub_store_read(w->s, &t) != 0) {
+            w->failures++;
+            continue;
+        }
+        if (hub_txn_count(t, HUB_DB_CHANGES) < (size_t)i + 1)
+            w->failures++;
+        hub_txn_end(t);
+    }
+    return NULL;
+}
+
+static void test_group_commit(void)
+{
+    hub_store *s = open_fresh("writer_group");
+    REQUIRE(s != NULL);
+    REQUIRE(hub_store_writer_start(s, 0) == 0);
+    uint64_t before = hub_store_commit_count(s);
+    pthread_t th[THREADS];
+    worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker){s, i, 0};
+        REQUIRE(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+    }
+    int failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        failures += w[i].failures;
+    }
+    CHECK(failures == 0);
+    uint64_t commits = hub_store_commit_count(s) - before;
+    fprintf(stderr, "group commit: %d writes in %llu commits\n", THREADS * PER_THREAD,
+            (unsigned long long)commits);
+    CHECK(commits > 0);
+    CHECK(commits < THREADS * PER_THREAD / 4);
+    hub_txn *t;
+    REQUIRE(hub_store_read(s, &t) == 0);
+    CHECK(hub_txn_count(t, HUB_DB_CHANGES) == THREADS * PER_THREAD);
+    /* keys are 1..N in order with no gap */
+    hub_cursor *c;
+    hub_slice k, v;
+    REQUIRE(hub_cursor_open(t, HUB_DB_CHANGES, &c) == 0);
+    uint64_t expect = 1;
+    int r;
+    for (r = hub_cursor_seek(c, (hub_slice){NULL, 0}, &k, &v); r == 0;
+         r = hub_cursor_next(c, &k, &v)) {
+        if (k.len != 8 || hub_be64_get((const unsigned char *)k.base) != expect)
+            break;
+        expect++;
+    }
+    CHECK(r == HUB_ENOTFOUND);
+    CHECK(expect == THREADS * PER_THREAD + 1);
+    hub_cursor_close(c);
+    hub_txn_end(t);
+    CHECK(hub_store_reader_check(s) >= 0);
+    CHECK(hub_store_map_used(s) > 0);
+    hub_store_close(s);
+}
+
+static int recursive_fn(hub_txn *t, void *arg)
+{
+    (void)t;
+    return hub_store_write(arg, op_fn, NULL); /* from the writer thread: refused */
+}
+
+static void test_write_from_writer(void)
+{
+    hub_store *s = open_fresh("writer_recursive");
+    REQUIRE(s != NULL);
+    REQUIRE(hub_store_writer_start(s, 0) == 0);
+    CHECK(hub_store_write(s, recursive_fn, s) == HUB_EINVAL);
+    hub_store_close(s); /* stops the writer too */
+}
+
+/* ---- map full inside one op of a batch ------------------------------------------------- */
+
+typedef struct big_arg {
+    hub_write_op op; /* first */
+    int ignore_error;
+    int done_result;
+} big_arg;
+
+static int big_fn(hub_txn *t, void *arg)
+{
+    big_arg *a = arg;
+    static char val[256 * 1024];
+    memset(val, 'b', sizeof(val));
+    for (int i = 0; i < 8; i++) { /* 2 MiB into a 1 MiB map */
+        char key[16];
+        snprintf(key, sizeof(key), "big%d", i);
+        int r = hub_txn_put(t, HUB_DB_DELIVERY, hub_slice_cstr(key), (hub_slice){val, sizeof(val)});
+        if (r != 0 && !a->ignore_error)
+            return r;
+    }
+    return 0;
+}
+
+static void big_done(hub_write_op *op)
+{
+    ((big_arg *)op)->done_result = op->result;
+}
+
+static void test_map_full_in_batch(void)
+{
+    hub_store_options o = {.dir = test_tmpdir("writer_full"), .map_size = 1 << 20};
+    hub_store *s = NULL;
+    REQUIRE(hub_store_open(&s, &o, NULL) == 0);
+    REQUIRE(hub_store_writer_start(s, 0) == 0);
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    hub_write_op gop = {.fn = gate_fn, .arg = &g, .done = gate_done};
+    hub_store_submit(s, &gop);
+    gate_wait_entered(&g);
+    atomic_int count = 0;
+    op_arg before, after;
+    big_arg big = {.op = {.fn = big_fn, .arg = &big, .done = big_done}, .done_result = 1};
+    big_arg big2 = {
+        .op = {.fn = big_fn, .arg = &big2, .done = big_done}, .ignore_error = 1, .done_result = 1};
+    init_op(&before, 1, 0, &count);
+    init_op(&after, 2, 0, &count);
+    hub_store_submit(s, &before.op);
+    hub_store_submit(s, &big.op);
+    hub_store_submit(s, &big2.op);
+    hub_store_submit(s, &after.op);
+    gate_open(&g);
+    hub_store_writer_stop(s);
+    CHECK(big.done_result == HUB_EFULL);
+    CHECK(big2.done_result == HUB_EFULL); /* fn ignored the error: still rolled back */
+    CHECK(before.done_result == 0 && after.done_result == 0);
+    CHECK(present(s, HUB_DB_DRAFTS, "op0001") == 1);
+    CHECK(present(s, HUB_DB_HEADS, "op0002") == 1);
+    CHECK(present(s, HUB_DB_DELIVERY, "big0") == 0);
+    hub_txn *t;
+    REQUIRE(hub_store_read(s, &t) == 0);
+    CHECK(hub_txn_count(t, HUB_DB_DELIVERY) == 0);
+    hub_txn_end(t);
+    hub_store_close(s);
+}
+
+int main(void)
+{
+    RUN(test_rollback_in_batch);
+    RUN(test_submit_after_stop);
+    RUN(test_stop_drains_many);
+    RUN(test_no_writer);
+    RUN(test_map_full_in_batch);
+    RUN(test_group_commit);
+    RUN(test_write_from_writer);
+    return TEST_SUMMARY();
+}
