@@ -269,7 +269,8 @@ static int set_store(hub_txn *txn, const loc_set *s, int *changed)
         if (rc != 0 && rc != HUB_ENOTFOUND)
             return rc;
     }
-    return 0;
+    uint64_t gen;
+    return hub_txn_next_seq(txn, "locales_gen", &gen); /* invalidates the chain caches */
 }
 
 /* ---- validation ------------------------------------------------------------------------ */
@@ -566,7 +567,7 @@ static int read_chain(hub_txn *txn, const char *tag, hub_locale_chain *out)
     return out->count > 0 ? 0 : HUB_EIO;
 }
 
-int hub_locale_chain_get(hub_txn *txn, const char *requested, hub_locale_chain *out)
+static int chain_lookup(hub_txn *txn, const char *requested, hub_locale_chain *out)
 {
     char tag[HUB_LOCALE_TAG_MAX];
     out->count = 0;
@@ -582,4 +583,46 @@ int hub_locale_chain_get(hub_txn *txn, const char *requested, hub_locale_chain *
     if (rc != 0)
         return rc;
     return read_chain(txn, tag, out);
+}
+
+/*
+ * A per-thread cache of resolved chains, so the delivery hot path does not parse locale
+ * records. An entry holds while the locale generation (META "seq:locales_gen", bumped in
+ * every transaction that stores locales) read in the caller's snapshot is the one it was
+ * filled under.
+ */
+#define CHAIN_CACHE_SLOTS 8
+typedef struct cached_chain {
+    int used;
+    uint64_t gen;
+    char requested[HUB_LOCALE_TAG_MAX];
+    hub_locale_chain chain;
+} cached_chain;
+static _Thread_local cached_chain chain_cache[CHAIN_CACHE_SLOTS];
+static _Thread_local unsigned chain_cache_next;
+
+int hub_locale_chain_get(hub_txn *txn, const char *requested, hub_locale_chain *out)
+{
+    hub_slice v;
+    uint64_t gen = 0;
+    const char *req = requested != NULL ? requested : "";
+    size_t len = strlen(req);
+    if (hub_txn_get(txn, HUB_DB_META, HUB_SLICE_LIT("seq:locales_gen"), &v) == 0 && v.len == 8)
+        gen = hub_be64_get((const unsigned char *)v.base);
+    for (unsigned i = 0; len < HUB_LOCALE_TAG_MAX && i < CHAIN_CACHE_SLOTS; i++) {
+        cached_chain *e = &chain_cache[i];
+        if (e->used && e->gen == gen && strcmp(e->requested, req) == 0) {
+            *out = e->chain;
+            return 0;
+        }
+    }
+    int rc = chain_lookup(txn, req, out);
+    if (rc == 0 && len < HUB_LOCALE_TAG_MAX) {
+        cached_chain *e = &chain_cache[chain_cache_next++ % CHAIN_CACHE_SLOTS];
+        e->used = 1;
+        e->gen = gen;
+        memcpy(e->requested, req, len + 1);
+        e->chain = *out;
+    }
+    return rc;
 }
