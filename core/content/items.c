@@ -337,6 +337,9 @@ static int put_check(hub_txn *txn, const hub_content_ctx *cx, const char *key, j
     if (nw == NULL)
         return HUB_ENOMEM;
     if (hub_item_validate_form(nw, key, schemas, &err->problems) != 0) {
+        /* List every problem at once: unknown terms and locales too (it copes with any
+         * shape and skips what the form check already reported). */
+        hub_item_validate_refs(txn, nw, &err->problems);
         json_decref(nw);
         return fail_problems(err);
     }

@@ -610,7 +610,10 @@ static void refs_terms(vctx *c, hub_txn *txn, json_t *list)
     char shown[NAME_SHOW + 4];
     for (size_t i = 0; i < json_array_size(list); i++) {
         json_t *t = json_array_get(list, i);
-        if (!json_is_string(t) || hub_taxonomy_exists(txn, json_string_value(t)))
+        /* Malformed terms are the form check's to report; only existence is checked here. */
+        if (!json_is_string(t) ||
+            hub_term_check(json_string_value(t), json_string_length(t), NULL) != 0 ||
+            hub_taxonomy_exists(txn, json_string_value(t)))
             continue;
         size_t m = enter_index(c, i);
         problem(c, "term '%s' does not exist", show(json_string_value(t), shown));
@@ -637,7 +640,10 @@ static void refs_variant(vctx *c, hub_txn *txn, json_t *v)
     size_t mc = enter(c, "content");
     json_object_foreach(json_object_get(v, "content"), loc, chans)
     {
-        if (!hub_locale_exists(txn, loc))
+        char canon[HUB_LOCALE_TAG_MAX];
+        int well_formed = hub_locale_canonicalize(loc, strlen(loc), canon, NULL) == 0 &&
+                          strcmp(canon, loc) == 0; /* else the form check reported it */
+        if (well_formed && !hub_locale_exists(txn, loc))
             problem_at(c, loc, "locale '%s' is not configured", show(loc, shown));
     }
     cut(c, mc);

@@ -20,6 +20,7 @@
  */
 #include "http/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,7 +126,10 @@ static void list_items(hub_request *r)
     hub_error_init(&err);
     int rc = hub_store_read(r->store, &txn);
     if (rc == 0) {
-        rc = hub_content_list(txn, &f, hub_req_param(r, "cursor"), limit, &items, &next, &err);
+        if (f.tag != NULL && !hub_taxonomy_exists(txn, f.tag))
+            rc = hub_error_set(&err, HUB_EINVAL, "no taxonomy term '%.200s'", f.tag);
+        else
+            rc = hub_content_list(txn, &f, hub_req_param(r, "cursor"), limit, &items, &next, &err);
         hub_txn_end(txn);
     }
     if (rc != 0) {
@@ -178,9 +182,51 @@ static void get_item(hub_request *r)
 }
 
 /* GET versions (list) and versions/{n}: what was published, for preview and up. */
+/* ?limit= and ?cursor= of the versions list; the cursor is the last version of the previous
+ * page (versions come newest first). Sends 400 and returns -1 when malformed. */
+static int page_args(hub_request *r, size_t *limit, uint64_t *below)
+{
+    const char *cursor = hub_req_param(r, "cursor");
+    if (hub_req_limit(r, limit) != 0)
+        return -1;
+    if (cursor != NULL && (hub_parse_u64(hub_slice_cstr(cursor), below) != 0 || *below == 0)) {
+        hub_req_send_problem(r, 400, "cursor is not one this list gave out", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* One page of the versions list (stolen): {"items","next_cursor"}. */
+static json_t *versions_page(json_t *all, size_t limit, uint64_t below)
+{
+    json_t *items = json_array(), *v;
+    size_t i;
+    uint64_t last = 0;
+    int more = 0;
+    json_array_foreach(all, i, v)
+    {
+        uint64_t n = (uint64_t)json_integer_value(json_object_get(v, "version"));
+        if (n >= below)
+            continue;
+        if (json_array_size(items) == limit) {
+            more = 1;
+            break;
+        }
+        json_array_append(items, v);
+        last = n;
+    }
+    json_decref(all);
+    char next[24];
+    snprintf(next, sizeof(next), "%llu", (unsigned long long)last);
+    return json_pack("{s:o,s:s?}", "items", items, "next_cursor", more ? next : NULL);
+}
+
 static void get_versions(hub_request *r, int one)
 {
-    static const char *const known[] = {NULL};
+    static const char *const known_one[] = {NULL};
+    static const char *const known_list[] = {"limit", "cursor", NULL};
+    size_t limit = 100;
+    uint64_t below = UINT64_MAX;
     item_req *ir = state(r);
     hub_txn *txn;
     json_t *draft = NULL, *out = NULL;
@@ -188,7 +234,8 @@ static void get_versions(hub_request *r, int one)
         hub_req_method_not_allowed(r, "GET");
         return;
     }
-    if (hub_req_reject_unknown_params(r, known) || !hub_req_require(r, HUB_ROLE_PREVIEW))
+    if (hub_req_reject_unknown_params(r, one ? known_one : known_list) ||
+        !hub_req_require(r, HUB_ROLE_PREVIEW) || (!one && page_args(r, &limit, &below) != 0))
         return;
     int rc = hub_store_read(r->store, &txn);
     if (rc == 0) {
@@ -204,7 +251,7 @@ static void get_versions(hub_request *r, int one)
         if (one)
             send_tagged(r, out, etag);
         else
-            hub_req_send_json(r, 200, json_pack("{s:o,s:n}", "items", out, "next_cursor"));
+            hub_req_send_json(r, 200, versions_page(out, limit, below));
         out = NULL;
     } else if (rc == HUB_ENOTFOUND) {
         hub_req_send_problem(r, 404, draft != NULL ? "no such version" : "no such item", NULL);

@@ -3,6 +3,7 @@
  * admins. A write that changes any chain re-resolves every published item's delivery
  * documents in the same transaction, so readers never see content resolved with old chains.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,9 +64,9 @@ static void one_locale(hub_request *r)
     hub_error err;
     hub_error_init(&err);
     if (hub_locale_canonicalize(r->segs[1], strlen(r->segs[1]), tag, &err) != 0) {
-        int put = hub_req_is(r, "PUT");
-        hub_req_send_problem(r, put ? 422 : 404,
-                             put ? err.message : "no such locale (not a BCP 47 tag)", NULL);
+        char detail[300];
+        snprintf(detail, sizeof(detail), "the path does not name a locale: %s", err.message);
+        hub_req_send_problem(r, 400, detail, NULL);
         hub_error_clear(&err);
         return;
     }

@@ -156,10 +156,11 @@ static long find_default(const loc_set *s)
 }
 
 /* The next locale in i's chain: explicit fallback, else lookup truncation, else the
- * default; -1 after the default. */
+ * default; -1 after the default. Every chain ends at the default, so a fallback on the
+ * default itself always comes back to it: followed here, it is reported as a cycle. */
 static long next_of(const loc_set *s, size_t i)
 {
-    if (s->v[i].is_default)
+    if (s->v[i].is_default && s->v[i].fallback[0] == '\0')
         return -1;
     if (s->v[i].fallback[0] != '\0') {
         long j = set_find(s, s->v[i].fallback);

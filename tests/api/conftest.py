@@ -58,6 +58,11 @@ def make_hub():
         return seed(h) if seeded else h
 
     yield make
+    failures = []
     for h in made:
-        h.finish()
+        try:
+            h.finish()
+        except AssertionError as e:
+            failures.append(str(e))
         shutil.rmtree(h.data, ignore_errors=True)
+    assert not failures, "\n".join(failures)

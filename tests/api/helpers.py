@@ -233,6 +233,10 @@ class Api:
             params["cursor"] = page["next_cursor"]
         raise AssertionError("paging of %s does not end" % path)
 
+    def last_change_seq(self):
+        items = self.changes_all()
+        return items[-1]["seq"] if items else 0
+
     def changes_all(self, since=0):
         """Every change after `since`, following next_since."""
         out = []

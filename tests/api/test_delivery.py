@@ -168,3 +168,13 @@ def test_drafts_for_preview_and_up_only(hub):
     assert read(hub.preview, key, channel="sms", status="published").json()["fields"][
         "text"] == "Hi from " + key
     assert_problem(content(hub.delivery, key, channel="sms", status="draft"), 403)
+
+
+def test_head_is_get_without_a_body(hub, welcome):
+    g = read(hub.delivery, welcome, channel="email", locale="de")
+    h = hub.delivery.request("HEAD", "/v1/content/" + welcome,
+                             params={"channel": "email", "locale": "de"})
+    assert h.status_code == 200 and h.content == b""
+    assert h.headers["ETag"] == g.headers["ETag"]
+    assert h.headers["Content-Language"] == "de"
+    assert hub.anon.request("HEAD", "/healthz").status_code == 200

@@ -2,9 +2,11 @@
 published versions, deleting, listing with filters (tag with descendants, kind, status, q) and
 paging, publishing (422 listing every completeness problem), unpublishing, versions and rollback,
 and journeys whose steps name items."""
+import threading
+
 import pytest
 
-from helpers import assert_problem, email, email_only, message, uniq
+from helpers import Api, assert_problem, email_only, message, uniq
 
 
 def test_put_creates_then_replaces_with_etag_revisions(hub):
@@ -298,3 +300,44 @@ def test_journeys(hub):
     assert hub.editor.delete("/v1/journeys/" + jid).status_code == 204
     assert_problem(hub.delivery.get("/v1/journeys/" + jid), 404)
     assert hub.editor.delete("/v1/items/" + a).status_code == 204
+
+
+def in_parallel(n, fn):
+    """Runs fn(i) for i in range(n) on n threads at once; returns the results in order."""
+    out, gate = [None] * n, threading.Barrier(n)
+
+    def run(i):
+        gate.wait()
+        out[i] = fn(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_concurrent_writers_with_the_same_etag_one_wins(hub):
+    key = uniq("cc/")
+    etag = hub.editor.put("/v1/items/" + key, email_only(key)).headers["ETag"]
+    clients = [Api(hub.base, hub.tokens["editor"], "e%d" % i) for i in range(8)]
+    codes = in_parallel(8, lambda i: clients[i].put(
+        "/v1/items/" + key, email_only(key, title="writer %d" % i),
+        headers={"If-Match": etag}).status_code)
+    assert sorted(codes) == [200] + [412] * 7, codes
+    winner = codes.index(200)
+    assert hub.editor.ok("GET", "/v1/items/" + key)["title"] == "writer %d" % winner
+
+
+def test_concurrent_publishes_get_distinct_versions(hub):
+    key = uniq("cc/")
+    hub.editor.put_item(email_only(key))
+    since = hub.delivery.last_change_seq()
+    clients = [Api(hub.base, hub.tokens["editor"], "e%d" % i) for i in range(6)]
+    outs = in_parallel(6, lambda i: clients[i].publish(key)["version"])
+    assert sorted(outs) == [1, 2, 3, 4, 5, 6], outs
+    mine = [c for c in hub.delivery.changes_all(since) if c["key"] == key]
+    assert sorted(c["version"] for c in mine) == [1, 2, 3, 4, 5, 6]
+    assert [c["seq"] for c in mine] == sorted(c["seq"] for c in mine)
+    assert [c["version"] for c in mine] == [1, 2, 3, 4, 5, 6]  # seq order is commit order

@@ -12,8 +12,7 @@ import time
 import pytest
 import requests
 
-from helpers import (assert_problem, email_only, healthy, parse_responses, raw_request,
-                     raw_send, uniq)
+from helpers import email_only, healthy, parse_responses, raw_request, raw_send, uniq
 
 ALLOWED_5XX = {501, 503, 505}  # not implemented, stopping, version: honest answers, not crashes
 
