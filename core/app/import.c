@@ -475,9 +475,15 @@ static int apply_one(importer *im, hub_txn *txn, entity *e, hub_error *err)
         rc = hub_locale_put(txn, e->name, e->body, &changed, err);
         if (rc == 0 && changed)
             rc = hub_content_rematerialize_all(txn);
+        if (rc == 0) /* audited like the API's writes: every change is in the log */
+            rc = hub_audit_append(txn, im->actor.name, "locale.put", "locales", e->name, e->body);
         return rc;
     case K_TERM:
-        return hub_taxonomy_put(txn, e->name, e->body, err);
+        rc = hub_taxonomy_put(txn, e->name, e->body, err);
+        if (rc == 0)
+            rc =
+                hub_audit_append(txn, im->actor.name, "taxonomy.put", "taxonomy", e->name, e->body);
+        return rc;
     case K_BLOCK:
     case K_MESSAGE:
         return apply_item(im, txn, e, err);

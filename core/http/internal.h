@@ -15,6 +15,7 @@
 
 #define H2O_USE_LIBUV 0
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <h2o.h>
 #include <jansson.h>
@@ -41,6 +42,8 @@ typedef struct hub_thread {
     h2o_multithread_receiver_t receiver; /* writes coming back from the writer thread */
     size_t pending;                      /* requests waiting for the writer */
     uint64_t answered;                   /* requests answered or handed to the writer */
+    atomic_uint_fast64_t stat_requests;  /* for /metrics: written here, read by any thread */
+    atomic_uint stat_conns;
     struct hub_conn_slot {
         h2o_conn_t *conn;
         h2o_socket_t *sock;

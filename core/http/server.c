@@ -201,22 +201,56 @@ static int authenticate(hub_request *r, h2o_req_t *req)
 
 /* ---- the handler ---------------------------------------------------------------------------- */
 
-static void send_health(hub_thread *t, h2o_req_t *req)
+/* Answers a request outside /v1 with body (in the pool or static) and finishes it. */
+static void send_plain(hub_thread *t, h2o_req_t *req, const char *content_type, const char *body,
+                       size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
-    static const char body[] = "{\"status\":\"ok\"}";
     req->res.status = 200;
     req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("application/json; charset=utf-8"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
+                   strlen(content_type));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-store"));
-    req->res.content_length = sizeof(body) - 1;
+    req->res.content_length = len;
     t->answered++;
     h2o_start_response(req, &generator);
     int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
-    h2o_iovec_t buf = h2o_iovec_init(body, head ? 0 : sizeof(body) - 1);
+    h2o_iovec_t buf = h2o_iovec_init(body, head ? 0 : len);
     h2o_send(req, &buf, head ? 0 : 1, H2O_SEND_STATE_FINAL);
+}
+
+/* Prometheus text format (version 0.0.4). */
+static void send_metrics(hub_http_server *s, hub_thread *t, h2o_req_t *req)
+{
+    hub_buf b;
+    hub_buf_init(&b, 64 * 1024);
+    uint64_t requests = 0, conns = 0;
+    for (unsigned i = 0; i < s->started; i++) {
+        requests += atomic_load_explicit(&s->threads[i].stat_requests, memory_order_relaxed);
+        conns += atomic_load_explicit(&s->threads[i].stat_conns, memory_order_relaxed);
+    }
+    hub_buf_printf(&b,
+                   "# HELP omnihub_http_requests_total HTTP requests received.\n"
+                   "# TYPE omnihub_http_requests_total counter\n"
+                   "omnihub_http_requests_total %llu\n"
+                   "# HELP omnihub_http_connections Open client connections.\n"
+                   "# TYPE omnihub_http_connections gauge\n"
+                   "omnihub_http_connections %llu\n"
+                   "# HELP omnihub_store_commits_total Durable write transactions (group commits "
+                   "count once).\n"
+                   "# TYPE omnihub_store_commits_total counter\n"
+                   "omnihub_store_commits_total %llu\n"
+                   "# HELP omnihub_store_map_used_bytes Bytes of the LMDB map in use.\n"
+                   "# TYPE omnihub_store_map_used_bytes gauge\n"
+                   "omnihub_store_map_used_bytes %llu\n",
+                   (unsigned long long)requests, (unsigned long long)conns,
+                   (unsigned long long)hub_store_commit_count(s->store),
+                   (unsigned long long)hub_store_map_used(s->store));
+    char *body = h2o_mem_alloc_pool(&req->pool, b.len + 1);
+    memcpy(body, b.data, b.len);
+    send_plain(t, req, "text/plain; version=0.0.4; charset=utf-8", body, b.len);
+    hub_buf_free(&b);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -228,10 +262,23 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     int framed = framing_ok(t, req);
     if (!framed)
         req->http1_is_persistent = 0; /* whatever follows on this connection is suspect */
-    if (framed && h2o_memis(path.base, path.len, H2O_STRLIT("/healthz")) &&
-        (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
-         h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))) {
-        send_health(t, req);
+    atomic_fetch_add_explicit(&t->stat_requests, 1, memory_order_relaxed);
+    int get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
+              h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    if (framed && get && h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        send_plain(t, req, "application/json; charset=utf-8", ok, sizeof(ok) - 1);
+        return 0;
+    }
+    if (framed && get && h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        send_metrics(s, t, req);
+        return 0;
+    }
+    if (framed && (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics")) ||
+                   h2o_memis(path.base, path.len, H2O_STRLIT("/healthz")))) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
+                       H2O_STRLIT("GET, HEAD"));
+        hub_req_send_early_problem(t, req, 405, "only GET and HEAD are allowed here");
         return 0;
     }
     if (path.len < 5 || memcmp(path.base, "/v1/", 4) != 0) {
@@ -326,6 +373,7 @@ static void on_conn_closed(void *data)
     conns_remove(t, rec->conn);
     free(rec);
     t->conns--;
+    atomic_store_explicit(&t->stat_conns, t->conns, memory_order_relaxed);
     if (!t->listening && t->listener != NULL && !atomic_load(&t->server->stopping)) {
         h2o_socket_read_start(t->listener, on_accept);
         t->listening = 1;
@@ -347,6 +395,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             continue;
         }
         t->conns++;
+        atomic_store_explicit(&t->stat_conns, t->conns, memory_order_relaxed);
         h2o_accept(&t->accept, sock);
         /* h2o_http1_accept made the connection and pointed sock->data at it. */
         *rec = (conn_rec){t, sock->data};

@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -306,15 +307,14 @@ class Hub:
 
     def finish(self):
         """SIGTERM; asserts exit 0 and a clean stderr (no sanitizer report)."""
-        if not self.server.alive():
-            problems = sanitizer_findings(self.server.stderr())
-            assert not problems, "sanitizer findings:\n" + "\n".join(problems)
-            return
-        rc, _ = self.server.stop()
+        rc = 0
+        if self.server.alive():
+            rc, _ = self.server.stop()
         allerr = self.server.stderr()
         problems = sanitizer_findings(allerr)
         assert rc == 0 and not problems, "server exit %r after SIGTERM; stderr tail:\n%s" % (
             rc, allerr[-4000:])
+        shutil.rmtree(self.server.logdir, ignore_errors=True)  # kept when something failed
 
 
 # The locales and terms of the shared server: en (default), de -> en, de-AT -> de, fr -> en.

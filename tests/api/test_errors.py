@@ -41,6 +41,34 @@ def test_wrong_method_is_405_with_allow(hub, method, path, allowed):
     assert method not in allow
 
 
+ROUTES = ["/v1/tokens", "/v1/tokens/nobody", "/v1/locales", "/v1/locales/sv", "/v1/taxonomy",
+          "/v1/taxonomy/segment/nothing", "/v1/items", "/v1/items/no/item",
+          "/v1/items/no/item/publish", "/v1/items/no/item/unpublish",
+          "/v1/items/no/item/versions", "/v1/items/no/item/versions/1",
+          "/v1/items/no/item/rollback", "/v1/content/no/item", "/v1/journeys",
+          "/v1/journeys/journey/nothing", "/v1/changes", "/v1/audit"]
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_allow_header_agrees_with_the_route(hub, path):
+    """Every method a route refuses is a 405 naming the others in Allow; no method named in
+    Allow is refused with 405. (Bodiless calls on missing resources: nothing is changed.)"""
+    refused, allows = [], set()
+    for method in ("GET", "PUT", "POST", "PATCH", "DELETE"):
+        r = hub.admin.request(method, path)
+        assert r.status_code < 500, (method, path, r.status_code, r.text[:300])
+        if r.status_code == 405:
+            assert_problem(r, 405)
+            refused.append(method)
+            allows.add(r.headers.get("Allow", ""))
+    assert refused, "%s accepts every method" % path
+    assert len(allows) == 1, "different Allow headers for one route: %s" % allows
+    allowed = {m.strip() for m in allows.pop().split(",")}
+    assert not allowed & set(refused), (path, allowed, refused)
+    answered = {"GET", "PUT", "POST", "PATCH", "DELETE"} - set(refused)
+    assert answered <= allowed, "Allow of %s lacks %s" % (path, answered - allowed)
+
+
 def test_401_without_or_with_unknown_token(hub):
     for path in ["/v1/items", "/v1/locales", "/v1/tokens", "/v1/content/a?channel=email"]:
         assert_problem(hub.anon.get(path), 401)

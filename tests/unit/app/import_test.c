@@ -91,6 +91,26 @@ static json_t *published(hub_store *s, const char *key)
     return doc;
 }
 
+/* Audit records about `key`. */
+static size_t audit_count(hub_store *s, const char *key)
+{
+    hub_txn *t;
+    json_t *list = NULL;
+    char *next = NULL;
+    hub_error err;
+    hub_error_init(&err);
+    if (hub_store_read(s, &t) != 0)
+        return (size_t)-1;
+    size_t n = hub_audit_list(t, key, 0, NULL, 1000, &list, &next, &err) == 0
+                   ? json_array_size(list)
+                   : (size_t)-1;
+    hub_txn_end(t);
+    json_decref(list);
+    free(next);
+    hub_error_clear(&err);
+    return n;
+}
+
 static void test_samples(void)
 {
     const char *dir = test_tmpdir("app_import_samples");
@@ -106,6 +126,8 @@ static void test_samples(void)
     CHECK(count(s, HUB_DB_DRAFTS) == 12);
     CHECK(count(s, HUB_DB_HEADS) == 10);
     CHECK(count(s, HUB_DB_JOURNEYS) == 2);
+    CHECK(audit_count(s, "de-AT") == 1); /* locale and term writes are audited too */
+    CHECK(audit_count(s, "product/accounts/savings") == 1);
     json_t *w = published(s, "onboarding/welcome");
     CHECK(json_integer_value(json_object_get(w, "version")) == 1);
     CHECK(json_object_get(w, "status") == NULL); /* stripped before the write */
