@@ -309,6 +309,16 @@ static int cmd_token(int argc, char **argv)
         json_decref(spec);
         return usage("--channels and --tags must be comma-separated UTF-8 lists");
     }
+    json_t *c;
+    size_t i;
+    json_array_foreach(json_object_get(spec, "channels"), i, c)
+    {
+        if (hub_schema_find(hub_content_builtin_schemas(), json_string_value(c)) == NULL) {
+            code = usage("--channels: unknown channel '%.40s'", json_string_value(c));
+            json_decref(spec);
+            return code;
+        }
+    }
     code = token_run(data, spec);
     json_decref(spec);
     return code;

@@ -3,6 +3,7 @@
  * (names, roles and limits, never secrets or hashes), delete. Creating and deleting are
  * audited without the secret.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "http/internal.h"
@@ -38,6 +39,28 @@ static int delete_txn(hub_txn *txn, hub_request *r)
     return rc;
 }
 
+/* Channel limits must name channels this hub has (auth does not know the schemas). */
+static int channels_known(hub_request *r)
+{
+    json_t *channels = json_object_get(r->body, "channels"), *c;
+    size_t i;
+    hub_problems p;
+    hub_problems_init(&p);
+    json_array_foreach(channels, i, c)
+    {
+        if (json_is_string(c) && hub_schema_find(r->schemas, json_string_value(c)) == NULL) {
+            char path[32];
+            snprintf(path, sizeof(path), "/channels/%zu", i);
+            hub_problems_add(&p, path, "unknown channel '%.40s'", json_string_value(c));
+        }
+    }
+    if (p.count == 0)
+        return 1;
+    hub_req_send_problem(r, 422, "the token names channels this hub does not have", &p);
+    hub_problems_clear(&p);
+    return 0;
+}
+
 void hub_h_tokens(hub_request *r)
 {
     static const char *const none[] = {NULL};
@@ -54,7 +77,7 @@ void hub_h_tokens(hub_request *r)
                           rc == 0 ? json_pack("{s:o,s:n}", "items", list, "next_cursor") : list,
                           "cannot list tokens");
     } else if (r->nsegs == 1 && hub_req_is(r, "POST")) {
-        if (hub_req_read_json(r, 1, 0) == 0)
+        if (hub_req_read_json(r, 1, 0) == 0 && channels_known(r))
             hub_req_write(r, create_txn, hub_req_done_json);
     } else if (r->nsegs == 1) {
         hub_req_method_not_allowed(r, "GET, POST");

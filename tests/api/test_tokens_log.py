@@ -5,7 +5,7 @@ import os
 import re
 import time
 
-from helpers import Api, assert_problem, email_only, uniq
+from helpers import Api, assert_problem, cli, email_only, uniq
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -143,3 +143,13 @@ def test_admin_changes_are_audited_too(hub):
     text = str([e for e in entries if e["actor"] == "t-admin"])
     assert tag in text, "taxonomy write not audited"
     assert name in text, "token creation not audited"
+
+
+def test_token_channels_must_exist(hub):
+    r = hub.admin.post("/v1/tokens", {"name": uniq("fax"), "role": "editor",
+                                      "channels": ["email", "fax"]})
+    assert_problem(r, 422, paths=["/channels/1"])
+    out = cli("token", "create", "--data", hub.data, "--role", "editor", "--name", uniq("fax"),
+              "--channels", "fax", check=False)
+    assert out.returncode == 2 and "unknown channel 'fax'" in out.stderr
+    assert out.stdout == ""
