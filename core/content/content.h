@@ -205,11 +205,6 @@ typedef struct hub_delivery_doc {
  */
 int hub_content_delivery(hub_txn *txn, hub_slice key, hub_slice variant, const char *locale,
                          hub_slice channel, hub_delivery_doc *out, hub_error *err);
-/* The same answer resolved for the exact locale only (fallback=false), computed from the
- * published version: a new JSON object body, or HUB_ENOTFOUND. */
-int hub_content_delivery_exact(hub_txn *txn, const char *key, const char *variant,
-                               const char *locale, const char *channel, json_t **out_body,
-                               hub_error *err);
 
 /* ---- changes feed and audit (log.c) ---------------------------------------------------- */
 

@@ -116,29 +116,6 @@ static void test_resolution(void)
     CHECK(g.rc == HUB_ENOTFOUND);
 }
 
-static void test_exact(void)
-{
-    hub_txn *t;
-    json_t *body = NULL;
-    hub_error err;
-    hub_error_init(&err);
-    REQUIRE(hub_store_read(S, &t) == 0);
-    CHECK(hub_content_delivery_exact(t, "d/welcome", "short", "de", "email", &body, &err) == 0);
-    json_t *fields = json_object_get(body, "fields");
-    CHECK_STR(json_string_value(json_object_get(fields, "subject")),
-              "Willkommen, {{ first_name }}");
-    CHECK(json_object_get(fields, "html") == NULL); /* no fallback to English */
-    CHECK_STR(json_string_value(json_object_get(body, "locale")), "de");
-    json_decref(body);
-    body = NULL;
-    CHECK(hub_content_delivery_exact(t, "d/welcome", NULL, "de", "sms", &body, &err) ==
-          HUB_ENOTFOUND);
-    CHECK(hub_content_delivery_exact(t, "d/welcome", "zzz", "en", "sms", &body, &err) ==
-          HUB_ENOTFOUND);
-    CHECK(body == NULL);
-    hub_txn_end(t);
-}
-
 static int fn_chain_change(hub_txn *t, void *a)
 {
     call *c = a;
@@ -192,7 +169,6 @@ int main(void)
     if (S == NULL)
         return 1;
     RUN(test_resolution);
-    RUN(test_exact);
     RUN(test_rematerialize);
     hub_store_close(S);
     return TEST_SUMMARY();
