@@ -55,16 +55,36 @@ static const char *test_current_;
     (fprintf(stderr, "%d checks, %d failed\n", test_checks_, test_failures_),                  \
      test_failures_ == 0 && test_checks_ > 0 ? 0 : 1)
 
-/* A fresh empty directory under $HUB_TEST_TMP (or /tmp) for store tests; static buffer. */
+/* A fresh empty directory under $HUB_TEST_TMP (or /tmp) for store tests; static buffer.
+ * The directories of a run are removed at exit when every check passed (kept to look at
+ * otherwise). */
 #include <unistd.h>
+static const char *test_tmp_base(void)
+{
+    const char *base = getenv("HUB_TEST_TMP");
+    return base != NULL ? base : "/tmp";
+}
+
+static void test_tmp_cleanup(void)
+{
+    char cmd[700];
+    if (test_failures_ != 0)
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%.600s'/*.%d", test_tmp_base(), (int)getpid());
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove the test directories\n");
+}
+
 static inline const char *test_tmpdir(const char *name)
 {
     static char path[512];
-    const char *base = getenv("HUB_TEST_TMP");
+    static int registered;
     char cmd[1200];
-    if (base == NULL)
-        base = "/tmp";
-    snprintf(path, sizeof(path), "%s/%s.%d", base, name, (int)getpid());
+    if (!registered) {
+        registered = 1;
+        atexit(test_tmp_cleanup);
+    }
+    snprintf(path, sizeof(path), "%s/%s.%d", test_tmp_base(), name, (int)getpid());
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", path, path);
     if (system(cmd) != 0)
         abort();
