@@ -2,8 +2,11 @@
  * /v1/journeys: the steps a journey engine walks, each naming an item and its channels. The
  * id is a journey/ taxonomy term; the path may name it whole (/v1/journeys/journey/onboarding)
  * or without the facet (/v1/journeys/onboarding). Reads for every token, writes for editors
- * and admins. (Resolving a step for one recipient comes with variant assignment.)
+ * and admins. A segment "steps" cannot be part of an id: /v1/journeys/{id}/steps/{step}
+ * is the route that resolves a step for one recipient (it comes with variant assignment;
+ * until then such a path names no journey: 404).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +40,32 @@ static int journey_id(hub_request *r, char *out, size_t cap)
     return hub_req_join_segs(r, 1, r->nsegs, out + off, cap - off) == SIZE_MAX ? -1 : 0;
 }
 
+/* 1 if a path segment is the route word "steps" (kept free for the step route). */
+static int has_route_word(const hub_request *r)
+{
+    for (size_t i = 1; i < r->nsegs; i++)
+        if (strcmp(r->segs[i], "steps") == 0)
+            return 1;
+    return 0;
+}
+
+static void read_journey(hub_request *r, const char *id)
+{
+    hub_txn *txn = NULL;
+    json_t *out = NULL;
+    int rc = hub_store_read(r->store, &txn);
+    if (rc == 0)
+        rc = hub_journey_get(txn, id, &out);
+    hub_txn_end(txn);
+    if (rc == HUB_ENOTFOUND) {
+        char detail[ID_MAX + 32];
+        snprintf(detail, sizeof(detail), "no journey '%s'", id);
+        hub_req_send_problem(r, 404, detail, NULL);
+        return;
+    }
+    hub_req_send_read(r, rc, out, "cannot read the journey");
+}
+
 static void one_journey(hub_request *r)
 {
     char id[ID_MAX];
@@ -44,39 +73,39 @@ static void one_journey(hub_request *r)
         hub_req_send_problem(r, 404, "no such journey (id too long)", NULL);
         return;
     }
-    if (hub_req_is(r, "GET")) {
-        hub_txn *txn = NULL;
-        json_t *out = NULL;
-        int rc = hub_store_read(r->store, &txn);
-        if (rc == 0)
-            rc = hub_journey_get(txn, id, &out);
-        hub_txn_end(txn);
-        hub_req_send_read(r, rc, out, "no such journey");
-        return;
-    }
-    hub_req_put_or_delete(r, HUB_ROLE_EDITOR, id, put_txn, delete_txn);
+    if (has_route_word(r) && hub_req_is(r, "PUT"))
+        hub_req_send_problem(r, 422,
+                             "a journey id cannot have a segment 'steps': "
+                             "/v1/journeys/{id}/steps/{step} is the step route",
+                             NULL);
+    else if (has_route_word(r))
+        hub_req_send_problem(r, 404, "no such resource", NULL);
+    else if (hub_req_is(r, "GET"))
+        read_journey(r, id);
+    else
+        hub_req_put_or_delete(r, HUB_ROLE_EDITOR, id, put_txn, delete_txn);
+}
+
+static void list_journeys(hub_request *r)
+{
+    hub_txn *txn = NULL;
+    json_t *all = NULL;
+    int rc = hub_store_read(r->store, &txn);
+    if (rc == 0)
+        rc = hub_journey_list(txn, &all);
+    hub_txn_end(txn);
+    hub_req_send_list(r, rc, all, "id", "cannot list journeys");
 }
 
 void hub_h_journeys(hub_request *r)
 {
-    static const char *const none[] = {NULL};
-    if (hub_req_reject_unknown_params(r, none) || !hub_req_require(r, HUB_ROLE_DELIVERY))
+    int list = hub_req_collection_start(r, HUB_ROLE_DELIVERY);
+    if (list < 0)
         return;
-    if (r->nsegs > 1) {
-        one_journey(r);
-        return;
-    }
-    if (!hub_req_is(r, "GET")) {
+    if (list)
+        list_journeys(r);
+    else if (r->nsegs == 1)
         hub_req_method_not_allowed(r, "GET");
-        return;
-    }
-    hub_txn *txn = NULL;
-    json_t *out = NULL;
-    int rc = hub_store_read(r->store, &txn);
-    if (rc == 0)
-        rc = hub_journey_list(txn, &out);
-    hub_txn_end(txn);
-    if (rc == 0)
-        out = json_pack("{s:o,s:n}", "items", out, "next_cursor");
-    hub_req_send_read(r, rc, out, "cannot list journeys");
+    else
+        one_journey(r);
 }

@@ -45,17 +45,40 @@ static int delete_txn(hub_txn *txn, hub_request *r)
     return rc;
 }
 
-static void read_locales(hub_request *r, const char *tag)
+static void read_locale(hub_request *r, const char *tag)
 {
     hub_txn *txn = NULL;
     json_t *out = NULL;
     int rc = hub_store_read(r->store, &txn);
     if (rc == 0)
-        rc = tag != NULL ? hub_locale_get(txn, tag, &out) : hub_locale_list(txn, &out);
+        rc = hub_locale_get(txn, tag, &out);
     hub_txn_end(txn);
-    if (rc == 0 && tag == NULL)
-        out = json_pack("{s:o,s:n}", "items", out, "next_cursor");
-    hub_req_send_read(r, rc, out, tag != NULL ? "no such locale" : "cannot list locales");
+    if (rc == HUB_ENOTFOUND) {
+        char detail[100];
+        snprintf(detail, sizeof(detail), "no locale '%s'", tag);
+        hub_req_send_problem(r, 404, detail, NULL);
+        return;
+    }
+    hub_req_send_read(r, rc, out, "cannot read the locale");
+}
+
+static void list_locales(hub_request *r)
+{
+    hub_txn *txn = NULL;
+    json_t *all = NULL;
+    int rc = hub_store_read(r->store, &txn);
+    if (rc == 0)
+        rc = hub_locale_list(txn, &all);
+    hub_txn_end(txn);
+    hub_req_send_list(r, rc, all, "tag", "cannot list locales");
+}
+
+/* A path that is no BCP 47 tag is a malformed request for every method (400). */
+static void bad_tag(hub_request *r, const hub_error *err)
+{
+    char detail[300];
+    snprintf(detail, sizeof(detail), "the path does not name a locale: %s", err->message);
+    hub_req_send_problem(r, 400, detail, NULL);
 }
 
 static void one_locale(hub_request *r)
@@ -63,34 +86,27 @@ static void one_locale(hub_request *r)
     char tag[HUB_LOCALE_TAG_MAX];
     hub_error err;
     hub_error_init(&err);
-    if (hub_locale_canonicalize(r->segs[1], strlen(r->segs[1]), tag, &err) != 0) {
-        char detail[300];
-        snprintf(detail, sizeof(detail), "the path does not name a locale: %s", err.message);
-        hub_req_send_problem(r, 400, detail, NULL);
-        hub_error_clear(&err);
-        return;
-    }
+    int rc = hub_locale_canonicalize(r->segs[1], strlen(r->segs[1]), tag, &err);
+    if (rc != 0)
+        bad_tag(r, &err);
+    else if (hub_req_is(r, "GET"))
+        read_locale(r, tag);
+    else
+        hub_req_put_or_delete(r, HUB_ROLE_ADMIN, tag, put_txn, delete_txn);
     hub_error_clear(&err);
-    if (hub_req_is(r, "GET")) {
-        read_locales(r, tag);
-        return;
-    }
-    hub_req_put_or_delete(r, HUB_ROLE_ADMIN, tag, put_txn, delete_txn);
 }
 
 void hub_h_locales(hub_request *r)
 {
-    static const char *const none[] = {NULL};
-    if (hub_req_reject_unknown_params(r, none) || !hub_req_require(r, HUB_ROLE_DELIVERY))
+    int list = hub_req_collection_start(r, HUB_ROLE_DELIVERY);
+    if (list < 0)
         return;
-    if (r->nsegs == 1) {
-        if (hub_req_is(r, "GET"))
-            read_locales(r, NULL);
-        else
-            hub_req_method_not_allowed(r, "GET");
-    } else if (r->nsegs == 2) {
+    if (list)
+        list_locales(r);
+    else if (r->nsegs == 1)
+        hub_req_method_not_allowed(r, "GET");
+    else if (r->nsegs == 2)
         one_locale(r);
-    } else {
+    else
         hub_req_send_problem(r, 404, "no such resource", NULL);
-    }
 }

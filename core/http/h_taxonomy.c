@@ -3,6 +3,7 @@
  * /v1/taxonomy/{facet}/{path...} is one term with its children and item count. Reads for
  * every token, writes for admins.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,14 @@ static void read_taxonomy(hub_request *r, const char *term)
     if (rc == 0)
         rc = term != NULL ? hub_taxonomy_get(txn, term, &out) : hub_taxonomy_tree(txn, &out);
     hub_txn_end(txn);
-    hub_req_send_read(r, rc, out, term != NULL ? "no such term" : "cannot read the taxonomy");
+    if (rc == HUB_ENOTFOUND && term != NULL) {
+        char detail[TERM_MAX + 32];
+        snprintf(detail, sizeof(detail), "no term '%s'", term);
+        hub_req_send_problem(r, 404, detail, NULL);
+        return;
+    }
+    hub_req_send_read(r, rc, out,
+                      term != NULL ? "cannot read the term" : "cannot read the taxonomy");
 }
 
 static void one_term(hub_request *r)

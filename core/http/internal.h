@@ -168,6 +168,17 @@ void hub_req_send_read(hub_request *r, int rc, json_t *out, const char *what);
 void hub_req_put_or_delete(hub_request *r, hub_role role, const char *id, hub_txn_fn put,
                            hub_txn_fn del);
 
+/* Answers one page of a collection core returns whole: `all` (stolen) holds every record in
+ * byte order of its string member `id`; ?limit= and ?cursor= (base64url of the last id
+ * served, so paging stays right while records come and go) pick the page, answered as
+ * {"items","next_cursor"}. rc != 0: answers the failure as hub_req_send_read. */
+void hub_req_send_list(hub_request *r, int rc, json_t *all, const char *id, const char *what);
+
+/* The start of a collection resource: a GET of the collection itself may take ?limit= and
+ * ?cursor=, other requests no query parameters; the principal needs `role`. Returns 1 for
+ * "list the collection", 0 for anything else, -1 when it answered (400 or 403). */
+int hub_req_collection_start(hub_request *r, hub_role role);
+
 /* ---- routing (routes.c and h_*.c) ------------------------------------------------------ */
 
 /* A resource handler: look at r->method and r->segs, answer or start a write. */

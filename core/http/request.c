@@ -679,6 +679,76 @@ void hub_req_put_or_delete(hub_request *r, hub_role role, const char *id, hub_tx
         hub_req_write(r, put, hub_req_done_json);
 }
 
+/* ---- paging whole collections ---------------------------------------------------------- */
+
+#define LIST_ID_MAX 256 /* longest id of a listed collection (journey terms: 200 bytes) */
+
+/* The id after which the page starts, from ?cursor= (base64url of the last id served), into
+ * after ("" when absent). Sends 400 and returns -1 on a cursor this server did not make. */
+static int list_cursor(hub_request *r, char after[LIST_ID_MAX + 1])
+{
+    const char *c = hub_req_param(r, "cursor");
+    after[0] = '\0';
+    if (c == NULL)
+        return 0;
+    long n = hub_b64url_decode(c, strlen(c), (unsigned char *)after, LIST_ID_MAX);
+    if (n <= 0 || memchr(after, '\0', (size_t)n) != NULL) {
+        hub_req_send_problem(r, 400, "bad cursor", NULL);
+        return -1;
+    }
+    after[n] = '\0';
+    return 0;
+}
+
+static const char *id_at(json_t *all, size_t i, const char *id)
+{
+    const char *s = json_string_value(json_object_get(json_array_get(all, i), id));
+    return s != NULL ? s : "";
+}
+
+/*
+ * Answers one page of a collection: `all` (stolen) holds every record in store order (byte
+ * order of the string member `id`); ?limit= and ?cursor= pick the page, answered as
+ * {"items","next_cursor"}. The cursor names the last id served, so paging stays right when
+ * records come and go between pages. rc != 0: answers the failure as hub_req_send_read.
+ */
+void hub_req_send_list(hub_request *r, int rc, json_t *all, const char *id, const char *what)
+{
+    size_t limit, start = 0, n = json_array_size(all);
+    char after[LIST_ID_MAX + 1];
+    if (rc != 0) {
+        hub_req_send_read(r, rc, all, what);
+        return;
+    }
+    if (hub_req_limit(r, &limit) != 0 || list_cursor(r, after) != 0) {
+        json_decref(all);
+        return;
+    }
+    while (after[0] != '\0' && start < n && strcmp(id_at(all, start, id), after) <= 0)
+        start++;
+    json_t *items = json_array();
+    for (size_t i = start; i < n && i - start < limit; i++)
+        json_array_append(items, json_array_get(all, i));
+    char next[4 * ((LIST_ID_MAX + 2) / 3) + 1];
+    const char *last = n - start > limit ? id_at(all, start + limit - 1, id) : NULL;
+    if (last != NULL && strlen(last) <= LIST_ID_MAX)
+        hub_b64url_encode((const unsigned char *)last, strlen(last), next);
+    else
+        last = NULL;
+    json_decref(all);
+    hub_req_send_json(r, 200,
+                      json_pack("{s:o,s:s?}", "items", items, "next_cursor", last ? next : NULL));
+}
+
+int hub_req_collection_start(hub_request *r, hub_role role)
+{
+    static const char *const none[] = {NULL}, *const paging[] = {"limit", "cursor", NULL};
+    int list = r->nsegs == 1 && hub_req_is(r, "GET");
+    if (hub_req_reject_unknown_params(r, list ? paging : none) || !hub_req_require(r, role))
+        return -1;
+    return list;
+}
+
 void hub_req_on_writes_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     hub_thread *t = H2O_STRUCT_FROM_MEMBER(hub_thread, receiver, receiver);
