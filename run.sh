@@ -27,6 +27,10 @@ Try:
   curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/content/onboarding/welcome?channel=email&locale=de-AT'
   curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/content/onboarding/welcome?channel=sms&locale=fr&variant=short'
   curl -s -H "Authorization: Bearer $TOKEN" http://$LISTEN/v1/changes
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' http://$LISTEN/v1/render \
+       -d '{"item":"onboarding/welcome","channel":"sms","locale":"de-AT","recipient":{"id":"cust-42","attributes":{"first_name":"Jörg"}}}'
+  build/omnihub render --data $DATA --item onboarding/welcome --channel email --locale fr \
+       --attributes '{"first_name":"Léa"}'     # the same from the command line
 
 Stop with Ctrl-C.
 MSG

@@ -39,6 +39,18 @@ int hub_cli_main(int argc, char **argv);
  * content-samples/README.md for the file format. Prints each rejected file with its reason
  * on stderr; returns 0 when all were accepted, 1 otherwise.
  */
-int hub_import_paths(hub_store *store, const hub_schema_set *schemas, char **paths, int npaths);
+int hub_import_paths(hub_store *store, const hub_renderer *renderer, char **paths, int npaths);
+
+/* The loaded channel plugins and the renderer over them (channels.c). */
+typedef struct hub_channels {
+    hub_plugins *plugins;
+    hub_renderer *renderer;
+} hub_channels;
+
+/* Loads the plugins cfg names (refusals go to stderr; the others load) and builds the
+ * renderer. data_dir: the store's directory (the outbox default lives there). */
+int hub_channels_open(hub_channels *out, const hub_config *cfg, const char *data_dir,
+                      hub_error *err);
+void hub_channels_close(hub_channels *c); /* NULL-safe members */
 
 #endif

@@ -26,7 +26,12 @@ static const char usage_text[] =
     "  omnihub serve --data DIR [--listen HOST:PORT] [--threads N] [--config FILE]\n"
     "  omnihub token create --data DIR --role admin|editor|delivery|preview --name NAME\n"
     "                       [--channels a,b] [--tags p/,q/]\n"
-    "  omnihub import --data DIR PATH...\n"
+    "  omnihub import --data DIR [--config FILE] PATH...\n"
+    "  omnihub render --data DIR --item KEY --channel C [--locale L] [--subject ID]\n"
+    "                 [--attributes JSON] [--segments a,b] [--variant V]\n"
+    "                 [--status published|draft] [--message-id ID]\n"
+    "                 [--now RFC3339]\n"
+    "                 [--config FILE]\n"
     "  omnihub backup --data DIR OUT\n"
     "  omnihub --help | --version\n"
     "Exit codes: 0 success, 1 runtime failure, 2 bad usage.\n";
@@ -144,18 +149,30 @@ static int serve_run(const hub_config *cfg, const char *data)
 {
     hub_store *store = NULL;
     hub_http_server *http = NULL;
+    hub_channels ch = {0};
+    hub_http_config hc = cfg->http;
     hub_error err;
     int sig = 0, code = 1;
     sigset_t set;
-    if (open_store(&store, data, cfg->map_size, 0) != 0)
-        return 1;
     hub_error_init(&err);
-    int rc = hub_store_writer_start(store, 0);
+    int rc = hub_channels_open(&ch, cfg, data, &err);
+    if (rc != 0) {
+        fail(&err, rc);
+        hub_error_clear(&err);
+        return rc == HUB_EINVAL ? 2 : 1;
+    }
+    if (open_store(&store, data, cfg->map_size, 0) != 0) {
+        hub_channels_close(&ch);
+        hub_error_clear(&err);
+        return 1;
+    }
+    rc = hub_store_writer_start(store, 0);
     if (rc != 0) {
         hub_error_set(&err, rc, "store: cannot start the writer: %s", hub_strerror(rc));
         goto out;
     }
-    rc = hub_http_start(&http, &cfg->http, store, hub_content_builtin_schemas(), &err);
+    hc.renderer = ch.renderer;
+    rc = hub_http_start(&http, &hc, store, hub_renderer_schemas(ch.renderer), &err);
     if (rc != 0)
         goto out;
     int v6 = strchr(cfg->http.host, ':') != NULL;
@@ -174,6 +191,7 @@ out:
     hub_http_stop(http);
     hub_store_writer_stop(store);
     hub_store_close(store);
+    hub_channels_close(&ch);
     hub_error_clear(&err);
     return code;
 }
@@ -280,6 +298,33 @@ static int token_run(const char *data, json_t *spec)
     return code;
 }
 
+/* Loads the channel plugins for a command: 0, or the exit code after the one-line error
+ * (2 for a configuration the plugins refuse, 1 otherwise). */
+static int open_channels(const hub_config *cfg, const char *data, hub_channels *ch)
+{
+    hub_error err;
+    hub_error_init(&err);
+    int rc = hub_channels_open(ch, cfg, data, &err);
+    if (rc != 0)
+        fail(&err, rc);
+    hub_error_clear(&err);
+    return rc == 0 ? 0 : rc == HUB_EINVAL ? 2 : 1;
+}
+
+/* Loads --config (when given) into cfg; prints the one-line error and returns 2. */
+static int load_config(const char *config, hub_config *cfg)
+{
+    hub_error err;
+    int code = 0;
+    hub_error_init(&err);
+    if (config != NULL && hub_config_load(cfg, config, &err) != 0) {
+        fprintf(stderr, "omnihub: %s\n", err.message);
+        code = 2;
+    }
+    hub_error_clear(&err);
+    return code;
+}
+
 static int cmd_token(int argc, char **argv)
 {
     const char *data = NULL, *role = NULL, *name = NULL, *channels = NULL, *tags = NULL;
@@ -311,13 +356,22 @@ static int cmd_token(int argc, char **argv)
     }
     json_t *c;
     size_t i;
+    hub_config cfg;
+    hub_channels ch = {0};
+    hub_config_defaults(&cfg);
+    if (json_array_size(json_object_get(spec, "channels")) > 0)
+        code = open_channels(&cfg, data, &ch);
     json_array_foreach(json_object_get(spec, "channels"), i, c)
     {
-        if (hub_schema_find(hub_content_builtin_schemas(), json_string_value(c)) == NULL) {
-            code = usage("--channels: unknown channel '%.40s'", json_string_value(c));
-            json_decref(spec);
-            return code;
-        }
+        const char *cn = json_string_value(c);
+        if (code == 0 && hub_plugins_find(ch.plugins, cn, strlen(cn)) == NULL)
+            code = usage("--channels: unknown channel '%.40s'", cn);
+    }
+    hub_channels_close(&ch);
+    hub_config_free(&cfg);
+    if (code != 0) {
+        json_decref(spec);
+        return code;
     }
     code = token_run(data, spec);
     json_decref(spec);
@@ -328,8 +382,10 @@ static int cmd_token(int argc, char **argv)
 
 static int cmd_import(int argc, char **argv)
 {
-    const char *data = NULL;
-    const opt opts[] = {{"data", &data}, {NULL, NULL}};
+    const char *data = NULL, *config = NULL;
+    const opt opts[] = {{"data", &data}, {"config", &config}, {NULL, NULL}};
+    hub_config cfg;
+    hub_channels ch = {0};
     char **pos = calloc((size_t)argc + 1, sizeof(*pos));
     args a = {.opts = opts, .pos = pos, .maxpos = argc};
     hub_store *store = NULL;
@@ -341,11 +397,18 @@ static int cmd_import(int argc, char **argv)
         code = usage("import needs --data DIR");
     } else if (a.npos == 0) {
         code = usage("import needs at least one PATH");
-    } else if (open_store(&store, data, 0, 0) != 0) {
-        code = 1;
     } else {
-        code = hub_import_paths(store, hub_content_builtin_schemas(), a.pos, a.npos);
+        hub_config_defaults(&cfg);
+        code = load_config(config, &cfg);
+        if (code == 0)
+            code = open_channels(&cfg, data, &ch);
+        if (code == 0 && open_store(&store, data, 0, 0) != 0)
+            code = 1;
+        if (code == 0)
+            code = hub_import_paths(store, ch.renderer, a.pos, a.npos);
         hub_store_close(store);
+        hub_channels_close(&ch);
+        hub_config_free(&cfg);
     }
     free(pos);
     return code;
@@ -380,6 +443,124 @@ static int cmd_backup(int argc, char **argv)
     return code;
 }
 
+/* ---- render ----------------------------------------------------------------------------- */
+
+typedef struct render_opts {
+    const char *data, *item, *channel, *locale, *subject, *attributes, *segments, *variant, *status,
+        *config, *message_id, *now;
+} render_opts;
+
+/* The recipient of --subject, --attributes and --segments (new), or NULL with a message. */
+static json_t *render_recipient(const render_opts *o)
+{
+    json_error_t je;
+    json_t *rcp = json_object();
+    json_t *attrs = o->attributes != NULL ? json_loads(o->attributes, 0, &je) : json_object();
+    if (rcp == NULL || !json_is_object(attrs)) {
+        usage("--attributes must be a JSON object");
+        json_decref(attrs);
+        json_decref(rcp);
+        return NULL;
+    }
+    json_object_set_new(rcp, "attributes", attrs);
+    if (o->subject != NULL)
+        json_object_set_new(rcp, "id", json_string(o->subject));
+    json_object_set_new(rcp, "segments",
+                        o->segments != NULL ? split_list(o->segments) : json_array());
+    return rcp;
+}
+
+static int render_run(const render_opts *o, const hub_renderer *renderer, hub_store *store,
+                      json_t *recipient, int64_t now_ms)
+{
+    char locale[HUB_LOCALE_TAG_MAX] = "";
+    hub_error err;
+    hub_render_result res;
+    hub_txn *txn = NULL;
+    hub_error_init(&err);
+    hub_render_result_init(&res);
+    int rc =
+        o->locale != NULL ? hub_locale_canonicalize(o->locale, strlen(o->locale), locale, &err) : 0;
+    hub_render_request rq = {.item = o->item,
+                             .channel = o->channel,
+                             .locale = locale,
+                             .variant = o->variant,
+                             .recipient = recipient,
+                             .draft = o->status != NULL && strcmp(o->status, "draft") == 0,
+                             .message_id = o->message_id,
+                             .now_ms = now_ms};
+    if (rc == 0 && (rc = hub_store_read(store, &txn)) == 0) {
+        rc = hub_render(renderer, NULL, txn, &rq, &res, &err);
+        hub_txn_end(txn);
+    }
+    json_t *body = rc == 0 ? hub_render_result_json(&rq, &res) : NULL;
+    int code = rc == 0 && body != NULL ? 0 : 1;
+    if (body != NULL) {
+        code = json_dumpf(body, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : 1;
+        putchar('\n');
+    } else if (rc != 0 && res.problems.count > 0) {
+        fprintf(stderr, "omnihub: %s: %s %s\n", err.message, res.problems.items[0].path,
+                res.problems.items[0].message);
+    } else {
+        fail(&err, rc);
+    }
+    json_decref(body);
+    hub_render_result_free(&res);
+    hub_error_clear(&err);
+    return code;
+}
+
+static int cmd_render(int argc, char **argv)
+{
+    render_opts o = {0};
+    const opt opts[] = {{"data", &o.data},
+                        {"item", &o.item},
+                        {"channel", &o.channel},
+                        {"locale", &o.locale},
+                        {"subject", &o.subject},
+                        {"attributes", &o.attributes},
+                        {"segments", &o.segments},
+                        {"variant", &o.variant},
+                        {"status", &o.status},
+                        {"config", &o.config},
+                        {"message-id", &o.message_id},
+                        {"now", &o.now},
+                        {NULL, NULL}};
+    args a = {.opts = opts};
+    hub_config cfg;
+    hub_channels ch = {0};
+    hub_store *store = NULL;
+    int code = parse_args(argc, argv, &a);
+    if (code != 0 || a.help) {
+        if (a.help)
+            fputs(usage_text, stdout);
+        return code;
+    }
+    if (o.data == NULL || o.item == NULL || o.channel == NULL)
+        return usage("render needs --data DIR, --item KEY and --channel C");
+    if (o.status != NULL && strcmp(o.status, "draft") != 0 && strcmp(o.status, "published") != 0)
+        return usage("--status must be published or draft");
+    int64_t now_ms = 0;
+    if (o.now != NULL && hub_time_parse(o.now, strlen(o.now), &now_ms) != 0)
+        return usage("--now must be an RFC 3339 time, for example 2027-03-01T09:00:00Z");
+    json_t *recipient = render_recipient(&o);
+    if (recipient == NULL)
+        return 2;
+    hub_config_defaults(&cfg);
+    code = load_config(o.config, &cfg);
+    if (code == 0)
+        code = open_channels(&cfg, o.data, &ch);
+    if (code == 0 && open_store(&store, o.data, 0, 1) != 0)
+        code = 1;
+    if (code == 0)
+        code = render_run(&o, ch.renderer, store, recipient, now_ms);
+    hub_store_close(store);
+    hub_channels_close(&ch);
+    hub_config_free(&cfg);
+    json_decref(recipient);
+    return code;
+}
+
 int hub_cli_main(int argc, char **argv)
 {
     if (argc < 2)
@@ -395,11 +576,15 @@ int hub_cli_main(int argc, char **argv)
     }
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
+    /* The one-shot commands print what they did themselves: only warnings go to the log. */
+    hub_log_set_level(HUB_LOG_WARN);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(argc - 2, argv + 2);
     if (strcmp(cmd, "import") == 0)
         return cmd_import(argc - 2, argv + 2);
     if (strcmp(cmd, "backup") == 0)
         return cmd_backup(argc - 2, argv + 2);
+    if (strcmp(cmd, "render") == 0)
+        return cmd_render(argc - 2, argv + 2);
     return usage("unknown command '%.100s'", cmd);
 }

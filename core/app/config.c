@@ -8,10 +8,10 @@
  * Keys of API.md "Configuration file":
  *   listen "HOST:PORT" (IPv6 as "[::1]:8080"; port 0 = any free port), threads 1..256,
  *   max_body_bytes 1024..1 GiB, max_connections 1..1000000,
- *   plugins {dir, load: [names]},
- *   channels {email|sms|mobile|web: {driver: "outbox"|"inbox"|"smtp"|"http",
- *             smtp: {url, from, username: null|string, password: null|string, starttls: bool},
- *             http: {url, headers: {name: string}, body}, max_segments 1..255}},
+ *   plugins {dir, load: [names], paths: [files]},
+ *   channels {<channel>: {...}}: each member is an object that the channel's plugin checks
+ *             in its create() (its keys are the plugin's: see docs/plugins.md); a refusal
+ *             stops the start-up, naming the channel and the key,
  *   delivery {workers 1..256, retry {base_ms 1..3600000, max_ms 1..86400000,
  *             give_up_after_s 1..2592000}},
  *   outbox {dir}.
@@ -39,6 +39,7 @@ typedef enum {
     R_ENUM,    /* one of `choices` */
     R_STRLIST, /* array of strings */
     R_STRMAP,  /* object whose members are all strings (any names) */
+    R_OBJMAP,  /* object whose members are all objects (any names; checked elsewhere) */
     R_LISTEN,  /* "HOST:PORT" */
 } rule_type;
 
@@ -55,37 +56,12 @@ typedef struct rule {
         NULL, R_OBJECT, 0, 0, NULL, NULL                                                           \
     }
 
-static const char *const drivers[] = {"outbox", "inbox", "smtp", "http", NULL};
 static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
 
-static const rule smtp_rules[] = {
-    {"url", R_STRING, 0, 0, NULL, NULL},       {"from", R_STRING, 0, 0, NULL, NULL},
-    {"username", R_NSTRING, 0, 0, NULL, NULL}, {"password", R_NSTRING, 0, 0, NULL, NULL},
-    {"starttls", R_BOOL, 0, 0, NULL, NULL},    END,
-};
-static const rule http_rules[] = {
-    {"url", R_STRING, 0, 0, NULL, NULL},
-    {"headers", R_STRMAP, 0, 0, NULL, NULL},
-    {"body", R_STRING, 0, 0, NULL, NULL},
-    END,
-};
-static const rule channel_rules[] = {
-    {"driver", R_ENUM, 0, 0, drivers, NULL},
-    {"smtp", R_OBJECT, 0, 0, NULL, smtp_rules},
-    {"http", R_OBJECT, 0, 0, NULL, http_rules},
-    {"max_segments", R_INT, 1, 255, NULL, NULL},
-    END,
-};
-static const rule channels_rules[] = {
-    {"email", R_OBJECT, 0, 0, NULL, channel_rules},
-    {"sms", R_OBJECT, 0, 0, NULL, channel_rules},
-    {"mobile", R_OBJECT, 0, 0, NULL, channel_rules},
-    {"web", R_OBJECT, 0, 0, NULL, channel_rules},
-    END,
-};
 static const rule plugins_rules[] = {
     {"dir", R_STRING, 0, 0, NULL, NULL},
     {"load", R_STRLIST, 0, 0, NULL, NULL},
+    {"paths", R_STRLIST, 0, 0, NULL, NULL},
     END,
 };
 static const rule retry_rules[] = {
@@ -109,7 +85,7 @@ static const rule top_rules[] = {
     {"max_connections", R_INT, 1, 1000000, NULL, NULL},
     {"request_timeout_ms", R_INT, 100, 3600000, NULL, NULL},
     {"plugins", R_OBJECT, 0, 0, NULL, plugins_rules},
-    {"channels", R_OBJECT, 0, 0, NULL, channels_rules},
+    {"channels", R_OBJMAP, 0, 0, NULL, NULL},
     {"delivery", R_OBJECT, 0, 0, NULL, delivery_rules},
     {"outbox", R_OBJECT, 0, 0, NULL, outbox_rules},
     {"store", R_OBJECT, 0, 0, NULL, store_rules},
@@ -236,6 +212,23 @@ static int check_strings(json_t *v, hub_buf *path, hub_error *err, int is_list)
     return 0;
 }
 
+/* An object of objects: "channels", whose members each channel plugin checks itself. */
+static int check_objects(json_t *v, hub_buf *path, hub_error *err)
+{
+    const char *k;
+    json_t *m;
+    if (!json_is_object(v))
+        return hub_error_set(err, HUB_EINVAL, "config: %s must be an object", ptr(path));
+    json_object_foreach(v, k, m)
+    {
+        if (json_is_object(m))
+            continue;
+        enter(path, k);
+        return hub_error_set(err, HUB_EINVAL, "config: %s must be an object", ptr(path));
+    }
+    return 0;
+}
+
 static int check_value(const rule *r, json_t *v, hub_buf *path, hub_error *err)
 {
     const char *p = ptr(path);
@@ -272,6 +265,8 @@ static int check_value(const rule *r, json_t *v, hub_buf *path, hub_error *err)
         return check_strings(v, path, err, 1);
     case R_STRMAP:
         return check_strings(v, path, err, 0);
+    case R_OBJMAP:
+        return check_objects(v, path, err);
     case R_LISTEN:
         if (!json_is_string(v) || hub_config_parse_listen(json_string_value(v), host, &port) != 0)
             return hub_error_set(err, HUB_EINVAL,

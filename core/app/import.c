@@ -603,7 +603,7 @@ static size_t print_rejected(importer *im)
     return n;
 }
 
-int hub_import_paths(hub_store *store, const hub_schema_set *schemas, char **paths, int npaths)
+int hub_import_paths(hub_store *store, const hub_renderer *renderer, char **paths, int npaths)
 {
     importer im;
     int rc = 0;
@@ -611,7 +611,10 @@ int hub_import_paths(hub_store *store, const hub_schema_set *schemas, char **pat
     im.store = store;
     snprintf(im.actor.name, sizeof(im.actor.name), "import");
     im.actor.role = HUB_ROLE_ADMIN;
-    im.cx.schemas = schemas != NULL ? schemas : hub_content_builtin_schemas();
+    im.cx.schemas =
+        renderer != NULL ? hub_renderer_schemas(renderer) : hub_content_builtin_schemas();
+    im.cx.check = renderer != NULL ? hub_render_publish_check : NULL;
+    im.cx.check_ctx = (void *)renderer;
     im.cx.actor = &im.actor;
     for (int i = 0; i < npaths && rc == 0; i++)
         rc = add_path(&im, paths[i], 0);

@@ -35,7 +35,7 @@
 #include "store/store.h"
 #include "taxonomy/taxonomy.h"
 
-#define HUB_ITEM_KEY_MAX 200
+#define HUB_ITEM_KEY_MAX   200
 #define HUB_VARIANT_ID_MAX 64
 
 /* ---- channel field schemas ------------------------------------------------------------- */
@@ -121,15 +121,32 @@ int hub_item_resolve_field(json_t *item, size_t variant_index, const hub_locale_
  * sets *out_resolved_from to NULL, when no field resolves, the channel is unknown or memory
  * runs out.
  */
-json_t *hub_item_resolve_channel(json_t *item, size_t variant_index,
-                                 const hub_locale_chain *chain, const char *channel,
-                                 const hub_schema_set *schemas, json_t **out_resolved_from);
+json_t *hub_item_resolve_channel(json_t *item, size_t variant_index, const hub_locale_chain *chain,
+                                 const char *channel, const hub_schema_set *schemas,
+                                 json_t **out_resolved_from);
+
+/* The locale served for a resolution: the first locale of chain that some field came from
+ * (out_resolved_from of hub_item_resolve_channel), else the chain's first. Borrowed from
+ * chain. */
+const char *hub_served_locale(const hub_locale_chain *chain, json_t *resolved_from);
 
 /* ---- items (items.c, publish.c) -------------------------------------------------------- */
+
+/*
+ * The channel rules a publish must pass beyond form and completeness (Liquid compiles, blocks
+ * exist, each channel plugin's validation), supplied by the module above (render) so that
+ * content does not depend on plugins. Runs in the publishing transaction; appends problems
+ * and returns HUB_EINVAL if any, 0 if none, another code when it could not check.
+ */
+typedef int (*hub_publish_check)(void *ctx, hub_txn *txn, const char *key, json_t *item,
+                                 hub_problems *out, json_t *warnings);
 
 typedef struct hub_content_ctx {
     const hub_schema_set *schemas;
     const hub_principal *actor; /* who writes; its name goes into audit and drafts */
+    hub_publish_check check;    /* NULL: form and completeness only */
+    void *check_ctx;
+    json_t *warnings; /* NULL, or an array the check appends {"code","message","path"} to */
 } hub_content_ctx;
 
 /*
@@ -151,12 +168,10 @@ int hub_content_get_published(hub_txn *txn, const char *key, json_t **out);
 int hub_content_publish(hub_txn *txn, const hub_content_ctx *cx, const char *key,
                         uint32_t *out_version, hub_error *err);
 /* Removes the head and delivery documents (versions stay). HUB_ENOTFOUND if not published. */
-int hub_content_unpublish(hub_txn *txn, const hub_content_ctx *cx, const char *key,
-                          hub_error *err);
+int hub_content_unpublish(hub_txn *txn, const hub_content_ctx *cx, const char *key, hub_error *err);
 /* Unpublishes and removes the draft, versions and index entries. HUB_EINUSE when a journey
  * uses the item or a published message renders it (blocks). */
-int hub_content_delete(hub_txn *txn, const hub_content_ctx *cx, const char *key,
-                       hub_error *err);
+int hub_content_delete(hub_txn *txn, const hub_content_ctx *cx, const char *key, hub_error *err);
 /* Publishes a copy of version n as a new version. */
 int hub_content_rollback(hub_txn *txn, const hub_content_ctx *cx, const char *key, uint32_t n,
                          uint32_t *out_version, hub_error *err);
@@ -170,10 +185,10 @@ int hub_content_rematerialize_all(hub_txn *txn);
 int hub_content_locale_in_use(hub_txn *txn, const char *tag);
 
 typedef struct hub_item_filter {
-    const char *tag;    /* NULL or a term: items tagged with it or a descendant */
-    const char *kind;   /* NULL, "message" or "block" */
-    int published_only; /* status=published: look at the published version */
-    const char *q;      /* NULL or a case-insensitive substring of the title */
+    const char *tag;             /* NULL or a term: items tagged with it or a descendant */
+    const char *kind;            /* NULL, "message" or "block" */
+    int published_only;          /* status=published: look at the published version */
+    const char *q;               /* NULL or a case-insensitive substring of the title */
     const hub_principal *viewer; /* tag limits narrow the list */
 } hub_item_filter;
 

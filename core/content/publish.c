@@ -113,6 +113,12 @@ static int validate_all(hub_txn *txn, const hub_content_ctx *cx, const char *key
     bad |= hub_item_validate_refs(txn, item, &err->problems) != 0;
     if (!bad)
         bad = hub_item_validate_complete(txn, item, schemas, &err->problems) != 0;
+    if (!bad && cx->check != NULL) {
+        int rc = cx->check(cx->check_ctx, txn, key, item, &err->problems, cx->warnings);
+        if (rc != 0 && rc != HUB_EINVAL)
+            return hub_error_set(err, rc, "the channel checks could not run: %s", hub_strerror(rc));
+        bad = rc != 0;
+    }
     return bad ? fail_problems(err) : 0;
 }
 

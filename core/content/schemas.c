@@ -130,3 +130,18 @@ json_t *hub_item_resolve_channel(json_t *item, size_t variant_index, const hub_l
         json_decref(from);
     return fields;
 }
+
+const char *hub_served_locale(const hub_locale_chain *chain, json_t *resolved_from)
+{
+    for (size_t i = 0; i < chain->count; i++) {
+        const char *f;
+        json_t *v;
+        json_object_foreach(resolved_from, f, v)
+        {
+            const char *loc = json_string_value(json_object_get(v, "locale"));
+            if (loc != NULL && strcmp(loc, chain->tags[i]) == 0)
+                return chain->tags[i];
+        }
+    }
+    return chain->tags[0];
+}

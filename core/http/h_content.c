@@ -90,23 +90,6 @@ static long variant_index(json_t *doc, const char *variant)
     return -1;
 }
 
-/* The locale served: the earliest locale of the chain any field came from. The materialized
- * documents name the same one (the first chain locale that provides content). */
-static const char *served_locale(const hub_locale_chain *chain, json_t *resolved_from)
-{
-    for (size_t i = 0; i < chain->count; i++) {
-        const char *f;
-        json_t *v;
-        json_object_foreach(resolved_from, f, v)
-        {
-            const char *loc = json_string_value(json_object_get(v, "locale"));
-            if (loc != NULL && strcmp(loc, chain->tags[i]) == 0)
-                return chain->tags[i];
-        }
-    }
-    return chain->tags[0];
-}
-
 /* The chain to resolve with: the requested locale's (or the default's), or just that
  * locale for fallback=false. */
 static int query_chain(hub_txn *txn, const delivery_query *q, hub_locale_chain *chain,
@@ -184,7 +167,7 @@ static int send_resolved(hub_request *r, hub_txn *txn, const delivery_query *q, 
     if (fields == NULL)
         return hub_error_set(err, HUB_ENOTFOUND, "no %.32s content for this item in %s", q->channel,
                              chain.tags[0]);
-    const char *locale = served_locale(&chain, from);
+    const char *locale = hub_served_locale(&chain, from);
     json_t *vid =
         json_object_get(json_array_get(json_object_get(doc, "variants"), (size_t)vi), "id");
     json_t *body = make_body(q, doc, json_string_value(vid), locale, fields, from);

@@ -48,7 +48,10 @@ static item_req *state(hub_request *r)
 
 static hub_content_ctx ctx_of(hub_request *r)
 {
-    return (hub_content_ctx){r->schemas, &r->principal};
+    if (r->renderer == NULL)
+        return (hub_content_ctx){r->schemas, &r->principal, NULL, NULL, NULL};
+    return (hub_content_ctx){r->schemas, &r->principal, hub_render_publish_check,
+                             (void *)r->renderer, NULL};
 }
 
 static void etag_of_revision(json_t *doc, char out[40])
@@ -373,10 +376,17 @@ static int publish_txn(hub_txn *txn, hub_request *r)
 {
     hub_content_ctx cx = ctx_of(r);
     uint32_t n = 0;
-    int rc = check_if_match(txn, r);
+    cx.warnings = json_array();
+    int rc = cx.warnings == NULL ? HUB_ENOMEM : check_if_match(txn, r);
     if (rc == 0)
         rc = hub_content_publish(txn, &cx, state(r)->key, &n, &r->err);
-    return rc != 0 ? rc : published_result(txn, r, n);
+    if (rc == 0)
+        rc = published_result(txn, r, n);
+    /* What the channels warn about (a sanitized tag, a UCS-2 character): published anyway. */
+    if (rc == 0 && json_object_set(r->result, "warnings", cx.warnings) != 0)
+        rc = HUB_ENOMEM;
+    json_decref(cx.warnings);
+    return rc;
 }
 
 static int rollback_txn(hub_txn *txn, hub_request *r)

@@ -16,13 +16,13 @@
 
 static int put_txn(hub_txn *txn, hub_request *r)
 {
-    hub_content_ctx cx = {r->schemas, &r->principal};
+    hub_content_ctx cx = {r->schemas, &r->principal, NULL, NULL, NULL};
     return hub_journey_put(txn, &cx, r->scratch, r->body, &r->result, &r->created, &r->err);
 }
 
 static int delete_txn(hub_txn *txn, hub_request *r)
 {
-    hub_content_ctx cx = {r->schemas, &r->principal};
+    hub_content_ctx cx = {r->schemas, &r->principal, NULL, NULL, NULL};
     int rc = hub_journey_delete(txn, &cx, r->scratch);
     if (rc == HUB_ENOTFOUND)
         return hub_error_set(&r->err, rc, "no journey '%.200s'", (const char *)r->scratch);

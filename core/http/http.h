@@ -11,6 +11,7 @@
 
 #include "base/base.h"
 #include "content/content.h"
+#include "render/render.h"
 #include "store/store.h"
 
 typedef struct hub_http_config {
@@ -20,6 +21,7 @@ typedef struct hub_http_config {
     size_t max_body_bytes;       /* 1 MiB */
     unsigned max_connections;    /* across all threads; 1024 */
     unsigned request_timeout_ms; /* reading a request, idle keep-alive; 10000 */
+    const hub_renderer *renderer; /* the channels (borrowed; NULL: none, render is 404) */
 } hub_http_config;
 
 void hub_http_config_defaults(hub_http_config *cfg);

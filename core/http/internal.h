@@ -49,6 +49,7 @@ typedef struct hub_thread {
         h2o_socket_t *sock;
     } * slots;     /* open connections by h2o_conn_t (server.c) */
     size_t nslots; /* a power of two, at least twice max_conns */
+    hub_render_cache *render_cache; /* compiled templates of this thread (render.h) */
 } hub_thread;
 
 typedef void (*hub_done_fn)(hub_request *r);
@@ -60,6 +61,8 @@ struct hub_request {
     hub_store *store;
     const hub_schema_set *schemas;
     const hub_http_config *cfg;
+    const hub_renderer *renderer;    /* NULL when the hub has no channels */
+    hub_render_cache *render_cache; /* the thread's */
     hub_principal principal; /* who asks (after auth) */
 
     /* The method, and the path below "/v1/" split on '/' and percent-decoded (a "%2F"
@@ -198,6 +201,7 @@ void hub_h_locales(hub_request *r);
 void hub_h_taxonomy(hub_request *r);
 void hub_h_items(hub_request *r);
 void hub_h_content(hub_request *r);
+void hub_h_render(hub_request *r);
 void hub_h_journeys(hub_request *r);
 void hub_h_changes(hub_request *r);
 void hub_h_audit(hub_request *r);

@@ -247,6 +247,14 @@ static void send_metrics(hub_http_server *s, hub_thread *t, h2o_req_t *req)
                    (unsigned long long)requests, (unsigned long long)conns,
                    (unsigned long long)hub_store_commit_count(s->store),
                    (unsigned long long)hub_store_map_used(s->store));
+    const hub_plugins *plugins =
+        s->cfg.renderer != NULL ? hub_renderer_plugins(s->cfg.renderer) : NULL;
+    hub_buf_printf(&b,
+                   "# HELP omnihub_channels_loaded Channel plugins loaded.\n"
+                   "# TYPE omnihub_channels_loaded gauge\n"
+                   "omnihub_channels_loaded %zu\n",
+                   hub_plugins_count(plugins));
+    hub_plugins_metrics_text(&b);
     char *body = h2o_mem_alloc_pool(&req->pool, b.len + 1);
     memcpy(body, b.data, b.len);
     send_plain(t, req, "text/plain; version=0.0.4; charset=utf-8", body, b.len);
@@ -293,6 +301,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     r->store = s->store;
     r->schemas = s->schemas;
     r->cfg = &s->cfg;
+    r->renderer = s->cfg.renderer;
+    r->render_cache = t->render_cache;
     if (!framed) {
         hub_req_send_problem(r, 400,
                              "repeated or conflicting Content-Length and "
@@ -480,6 +490,7 @@ static void *thread_main(void *arg)
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);
     t->listening = 1;
+    t->render_cache = hub_render_cache_new(0);
     while (!atomic_load(&t->server->stopping))
         h2o_evloop_run(t->ctx.loop, 100);
     drain(t);
@@ -492,6 +503,8 @@ static void *thread_main(void *arg)
     /* HTTP/2 is off, so the GOAWAY timer request_shutdown armed has nothing to do. */
     if (h2o_timeout_is_linked(&t->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&t->ctx.http2._graceful_shutdown_timeout);
+    hub_render_cache_free(t->render_cache);
+    t->render_cache = NULL;
     h2o_multithread_unregister_receiver(t->ctx.queue, &t->receiver);
     h2o_loop_t *loop = t->ctx.loop;
     h2o_context_dispose(&t->ctx);
@@ -541,7 +554,7 @@ int hub_http_start(hub_http_server **out, const hub_http_config *cfg, hub_store 
     }
     s->cfg = *cfg;
     s->store = store;
-    s->schemas = schemas;
+    s->schemas = cfg->renderer != NULL ? hub_renderer_schemas(cfg->renderer) : schemas;
     s->nthreads = cfg->threads;
     s->port = cfg->port;
     raise_fd_limit();

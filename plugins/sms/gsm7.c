@@ -92,18 +92,27 @@ static size_t split_result(const splitter *sp)
 int sms_count_text(const char *text, size_t len, sms_count *out, uint32_t *forced,
                    size_t forced_cap, size_t *nforced)
 {
+    sms_count_detail detail;
+    return sms_count_text_detail(text, len, out, &detail, forced, forced_cap, nforced);
+}
+
+int sms_count_text_detail(const char *text, size_t len, sms_count *out, sms_count_detail *detail,
+                          uint32_t *forced, size_t forced_cap, size_t *nforced)
+{
     const unsigned char *s = (const unsigned char *)text;
     splitter gsm = {SINGLE_GSM7, MULTI_GSM7, 0, 0, 0};
     splitter ucs = {SINGLE_UCS2, MULTI_UCS2, 0, 0, 0};
-    size_t nf = 0;
+    size_t nf = 0, ncp = 0, nforced_cp = 0;
     int ucs2 = 0;
     for (size_t i = 0; i < len;) {
         uint32_t c;
         if (next_cp(s, len, &i, &c) != 0)
             return -1;
         int septets = sms_gsm7_septets(c);
+        ncp++;
         if (septets == 0) {
             ucs2 = 1;
+            nforced_cp++;
             note_forced(c, forced, forced != NULL ? forced_cap : 0, &nf);
         } else {
             split_add(&gsm, (size_t)septets);
@@ -115,5 +124,9 @@ int sms_count_text(const char *text, size_t len, sms_count *out, uint32_t *force
     out->segments = ucs2 ? split_result(&ucs) : split_result(&gsm);
     if (nforced != NULL)
         *nforced = nf;
+    detail->code_points = ncp;
+    detail->forced_code_points = nforced_cp;
+    detail->gsm7_characters = gsm.total;
+    detail->gsm7_segments = split_result(&gsm);
     return 0;
 }

@@ -34,6 +34,21 @@ typedef struct sms_count {
 int sms_count_text(const char *text, size_t len, sms_count *out, uint32_t *forced,
                    size_t forced_cap, size_t *nforced);
 
+/* What sms_count_text_detail reports besides the count. */
+typedef struct sms_count_detail {
+    size_t code_points;        /* code points in the text */
+    size_t forced_code_points; /* of them, those outside GSM-7 (repeats counted) */
+    size_t gsm7_characters;    /* septets of the text with the forced ones left out */
+    size_t gsm7_segments;      /* segments of that text in GSM-7 (0 when it is empty) */
+} sms_count_detail;
+
+/*
+ * sms_count_text, and fills *detail (not NULL) in the same pass: enough to tell whether a few
+ * stray characters forced UCS-2 and what the message would cost without them.
+ */
+int sms_count_text_detail(const char *text, size_t len, sms_count *out, sms_count_detail *detail,
+                          uint32_t *forced, size_t forced_cap, size_t *nforced);
+
 /* 1 if code point c is in the GSM-7 basic table, 2 if in the extension table, else 0. */
 int sms_gsm7_septets(uint32_t c);
 

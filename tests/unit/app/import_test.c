@@ -45,7 +45,7 @@ static int import_capture(hub_store *s, char **paths, int n, char *out, size_t c
     unlink(tmpl);
     fflush(stderr);
     dup2(fd, 2);
-    int rc = hub_import_paths(s, hub_content_builtin_schemas(), paths, n);
+    int rc = hub_import_paths(s, NULL, paths, n);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);

@@ -42,7 +42,7 @@ static inline int fn_put(hub_txn *t, void *a)
 {
     call *c = a;
     json_t *j = json_loads(c->body, 0, NULL);
-    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor};
+    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor, NULL, NULL, NULL};
     int rc = hub_content_put(t, &cx, c->key, j, c->if_match, &c->out, &c->created, &c->err);
     json_decref(j);
     return rc;
@@ -51,28 +51,28 @@ static inline int fn_put(hub_txn *t, void *a)
 static inline int fn_publish(hub_txn *t, void *a)
 {
     call *c = a;
-    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor};
+    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor, NULL, NULL, NULL};
     return hub_content_publish(t, &cx, c->key, &c->version, &c->err);
 }
 
 static inline int fn_unpublish(hub_txn *t, void *a)
 {
     call *c = a;
-    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor};
+    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor, NULL, NULL, NULL};
     return hub_content_unpublish(t, &cx, c->key, &c->err);
 }
 
 static inline int fn_delete(hub_txn *t, void *a)
 {
     call *c = a;
-    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor};
+    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor, NULL, NULL, NULL};
     return hub_content_delete(t, &cx, c->key, &c->err);
 }
 
 static inline int fn_rollback(hub_txn *t, void *a)
 {
     call *c = a;
-    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor};
+    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor, NULL, NULL, NULL};
     return hub_content_rollback(t, &cx, c->key, c->n, &c->version, &c->err);
 }
 

@@ -10,7 +10,7 @@ static int fn_journey_put(hub_txn *t, void *a)
 {
     call *c = a;
     json_t *j = json_loads(c->body, 0, NULL);
-    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor};
+    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor, NULL, NULL, NULL};
     int rc = hub_journey_put(t, &cx, c->key, j, &c->out, &c->created, &c->err);
     json_decref(j);
     return rc;
@@ -19,7 +19,7 @@ static int fn_journey_put(hub_txn *t, void *a)
 static int fn_journey_delete(hub_txn *t, void *a)
 {
     call *c = a;
-    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor};
+    hub_content_ctx cx = {hub_content_builtin_schemas(), c->actor, NULL, NULL, NULL};
     return hub_journey_delete(t, &cx, c->key);
 }
 
