@@ -227,6 +227,32 @@ static void test_deep_nesting(void)
     free(ok);
 }
 
+/* libxml2 checks duplicate attributes in quadratic time: a tag with thousands of them is
+ * refused before parsing (it took 45 s for 140k), a tag with hundreds still parses. */
+static void test_attribute_flood(void)
+{
+    size_t n = 5000, cap = n * 12 + 16;
+    char *s = malloc(cap), *p = s;
+    REQUIRE(s != NULL);
+    p += snprintf(p, cap, "<p");
+    for (size_t i = 0; i < n; i++)
+        p += snprintf(p, cap - (size_t)(p - s), " a%zu=1", i);
+    snprintf(p, cap - (size_t)(p - s), ">x</p>");
+    int64_t t0 = hub_mono_ms();
+    expect_error(s, strlen(s), 1 << 20, HUB_EINVAL);
+    CHECK(hub_mono_ms() - t0 < 1000);
+    /* Quoted values may hold spaces, '=' and '>' without counting as attributes. */
+    p = s + snprintf(s, cap, "<p title=\"");
+    for (size_t i = 0; i < 3000 && (size_t)(p - s) + 8 < cap; i++)
+        p += snprintf(p, cap - (size_t)(p - s), " w=> ");
+    snprintf(p, cap - (size_t)(p - s), "\">x</p>");
+    hub_buf out;
+    hub_buf_init(&out, 1 << 20);
+    CHECK(hub_xml_sanitize_html(s, strlen(s), &out, NULL, NULL) == 0);
+    hub_buf_free(&out);
+    free(s);
+}
+
 /* Several threads sanitize at once (after hub_xml_global_init) and all get the same answers. */
 static void *sanitize_rows(void *arg)
 {
@@ -271,6 +297,7 @@ int main(void)
     RUN(test_removed_optional);
     RUN(test_errors);
     RUN(test_deep_nesting);
+    RUN(test_attribute_flood);
     RUN(test_threads);
     return TEST_SUMMARY();
 }
