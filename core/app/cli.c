@@ -498,7 +498,10 @@ static int render_run(const render_opts *o, const hub_renderer *renderer, hub_st
     if (body != NULL) {
         code = json_dumpf(body, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : 1;
         putchar('\n');
-    } else if (rc != 0 && res.problems.count > 0) {
+    } else if (rc == 0) {
+        fprintf(stderr, "omnihub: the %s plugin produced an artifact that is not JSON\n",
+                o->channel);
+    } else if (res.problems.count > 0) {
         fprintf(stderr, "omnihub: %s: %s %s\n", err.message, res.problems.items[0].path,
                 res.problems.items[0].message);
     } else {

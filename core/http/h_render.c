@@ -139,8 +139,9 @@ void hub_h_render(hub_request *r)
         json_t *body = hub_render_result_json(&rq, &res);
         if (body != NULL)
             hub_req_send_json(r, 200, body);
-        else
-            hub_req_send_problem(r, 503, "out of memory", NULL);
+        else /* the plugin's artifact did not parse (or memory ran out): not the client's fault */
+            hub_req_send_problem(r, 503, "the channel plugin produced an artifact that is not JSON",
+                                 NULL);
     } else {
         answer_failure(r, rc, &err, &res);
     }

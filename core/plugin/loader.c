@@ -85,12 +85,12 @@ static const char *callback_missing(const hub_plugin *pl)
 static const char *plugin_check(hub_plugins *p, const hub_plugin *pl, char *why, size_t cap)
 {
     const char *cb;
-    if (pl->struct_size < PLUGIN_MIN_SIZE) {
-        snprintf(why, cap, "hub_plugin.struct_size %u is smaller than ABI 1.0's %zu",
-                 pl->struct_size, PLUGIN_MIN_SIZE);
-    } else if (pl->abi_major != OMNIHUB_PLUGIN_ABI_MAJOR) {
+    if (pl->abi_major != OMNIHUB_PLUGIN_ABI_MAJOR) { /* first: a struct_size means nothing then */
         snprintf(why, cap, "ABI major %u, the hub speaks %d", pl->abi_major,
                  OMNIHUB_PLUGIN_ABI_MAJOR);
+    } else if (pl->struct_size < PLUGIN_MIN_SIZE) {
+        snprintf(why, cap, "hub_plugin.struct_size %u is smaller than ABI 1.0's %zu",
+                 pl->struct_size, PLUGIN_MIN_SIZE);
     } else if (!name_ok(pl->name)) {
         snprintf(why, cap, "bad channel name (want [a-z][a-z0-9_-]{0,31})");
     } else if ((cb = callback_missing(pl)) != NULL) {
@@ -121,8 +121,13 @@ static const char *schema_check(const hub_plugin_schema *s, char *why, size_t ca
     }
     for (uint32_t i = 0; i < s->nfields; i++) {
         const hub_plugin_field *f = s->fields[i];
-        if (f == NULL || f->struct_size < FIELD_MIN_SIZE || !field_name_ok(f->name)) {
-            snprintf(why, cap, "schema field %u: bad struct or name", i);
+        if (f == NULL || f->struct_size < FIELD_MIN_SIZE) {
+            snprintf(why, cap, "schema field %u: missing or too small a struct", i);
+            return why;
+        }
+        if (!field_name_ok(f->name)) {
+            snprintf(why, cap, "schema field %u: bad name '%.40s' (want [a-z][a-z0-9_]{0,31})", i,
+                     f->name != NULL ? f->name : "(null)");
             return why;
         }
         if (f->kind < HUB_FIELD_TEXT || f->kind > HUB_FIELD_OBJECT) {

@@ -215,7 +215,7 @@ static int check_one(check *c, const render_channel *rc, long vi, const char *lo
                                 locale,
                                 NULL,
                                 "validate",
-                                0};
+                                hub_now_ms()};
             hub_channel_report rep = {c->out, path.data, note, json_array()};
             rc_ = hub_channel_validate(rc->channel, &in, &rep);
             keep_warnings(c, rep.warnings, path.data);

@@ -1,7 +1,7 @@
 /*
  * chat: an example omnihub channel plugin for chat incoming webhooks (Slack, Mattermost and
- * Google Chat take a JSON body with a "text" member). It is built out
- * of tree against the installed <omnihub/plugin.h>; docs/plugins.md walks through it.
+ * Google Chat take a JSON body with a "text" member). It is built out of tree against the
+ * installed <omnihub/plugin.h>; docs/plugins.md walks through it.
  *
  * Fields: text (text, required, 4000 bytes) and title (text, optional, 200 bytes).
  * Configuration ("channels": {"chat": {...}}):

@@ -326,6 +326,9 @@ static void test_deliver_http(void)
     CHECK_STR(err, "the webhook answered HTTP 404");
     gw.status = 503;
     CHECK(deliver(artifact, "m-1", err, sizeof(err), &retry) == HUB_DELIVER_RETRY);
+    gw.status = 429;
+    CHECK(deliver(artifact, "m-1", err, sizeof(err), &retry) == HUB_DELIVER_RETRY);
+    CHECK_STR(err, "the webhook answered HTTP 429");
     /* The transport's own RETRY, with Retry-After. */
     gw.answer = HUB_DELIVER_RETRY;
     gw.status = 429;
@@ -338,7 +341,7 @@ static void test_deliver_http(void)
     gw.status = 400;
     gw.retry_ms = 0;
     CHECK(deliver(artifact, "m-3", err, sizeof(err), &retry) == HUB_DELIVER_FAIL);
-    CHECK(gw.calls == 5);
+    CHECK(gw.calls == 6);
 
     /* A configured Content-Type replaces the plugin's. */
     REQUIRE(load("{\"driver\": \"http\", \"http\": {\"url\": \"http://127.0.0.1:9/h\", "
