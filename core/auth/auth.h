@@ -23,7 +23,7 @@ typedef enum hub_role {
     HUB_ROLE_ADMIN = 4,
 } hub_role;
 
-#define HUB_TOKEN_NAME_MAX 64
+#define HUB_TOKEN_NAME_MAX   64
 #define HUB_TOKEN_LIMITS_MAX 16 /* channels or tag prefixes per token */
 #define HUB_TOKEN_SECRET_LEN 47 /* "oh_" + 43 base64url chars + NUL */
 

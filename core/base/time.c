@@ -84,11 +84,11 @@ int hub_time_parse(const char *s, size_t len, int64_t *out_ms)
 {
     int Y, M, D, h, mi, sec;
     /* YYYY-MM-DDTHH:MM:SS is 19 bytes; then fraction, then Z or +hh:mm. */
-    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-        s[13] != ':' || s[16] != ':')
+    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':')
         return HUB_EINVAL;
-    if (digits(s, 4, &Y) || digits(s + 5, 2, &M) || digits(s + 8, 2, &D) ||
-        digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
+    if (digits(s, 4, &Y) || digits(s + 5, 2, &M) || digits(s + 8, 2, &D) || digits(s + 11, 2, &h) ||
+        digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
         return HUB_EINVAL;
     if (M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 || mi > 59 || sec > 60)
         return HUB_EINVAL;

@@ -15,12 +15,12 @@
 #include "store/store.h"
 
 typedef struct hub_http_config {
-    char host[64];               /* "127.0.0.1" */
-    uint16_t port;               /* 8080 */
-    unsigned threads;            /* event loops; 0 = number of cores */
-    size_t max_body_bytes;       /* 1 MiB */
-    unsigned max_connections;    /* across all threads; 1024 */
-    unsigned request_timeout_ms; /* reading a request, idle keep-alive; 10000 */
+    char host[64];                /* "127.0.0.1" */
+    uint16_t port;                /* 8080 */
+    unsigned threads;             /* event loops; 0 = number of cores */
+    size_t max_body_bytes;        /* 1 MiB */
+    unsigned max_connections;     /* across all threads; 1024 */
+    unsigned request_timeout_ms;  /* reading a request, idle keep-alive; 10000 */
     const hub_renderer *renderer; /* the channels (borrowed; NULL: none, render is 404) */
 } hub_http_config;
 

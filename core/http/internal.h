@@ -47,8 +47,8 @@ typedef struct hub_thread {
     struct hub_conn_slot {
         h2o_conn_t *conn;
         h2o_socket_t *sock;
-    } * slots;     /* open connections by h2o_conn_t (server.c) */
-    size_t nslots; /* a power of two, at least twice max_conns */
+    } * slots;                      /* open connections by h2o_conn_t (server.c) */
+    size_t nslots;                  /* a power of two, at least twice max_conns */
     hub_render_cache *render_cache; /* compiled templates of this thread (render.h) */
 } hub_thread;
 
@@ -61,9 +61,9 @@ struct hub_request {
     hub_store *store;
     const hub_schema_set *schemas;
     const hub_http_config *cfg;
-    const hub_renderer *renderer;    /* NULL when the hub has no channels */
+    const hub_renderer *renderer;   /* NULL when the hub has no channels */
     hub_render_cache *render_cache; /* the thread's */
-    hub_principal principal; /* who asks (after auth) */
+    hub_principal principal;        /* who asks (after auth) */
 
     /* The method, and the path below "/v1/" split on '/' and percent-decoded (a "%2F"
      * inside a segment stays inside that segment). segs[0] is the resource name. */

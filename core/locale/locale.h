@@ -21,7 +21,7 @@
 #include "base/base.h"
 #include "store/store.h"
 
-#define HUB_LOCALE_TAG_MAX 64 /* bytes, with the NUL; longer tags are refused */
+#define HUB_LOCALE_TAG_MAX   64 /* bytes, with the NUL; longer tags are refused */
 #define HUB_LOCALE_CHAIN_MAX 16
 
 /*

@@ -13,46 +13,46 @@ static int test_failures_;
 static int test_checks_;
 static const char *test_current_;
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        test_checks_++;                                                                        \
-        if (!(cond)) {                                                                         \
-            test_failures_++;                                                                  \
-            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__,               \
-                    test_current_, #cond);                                                     \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        test_checks_++;                                                                            \
+        if (!(cond)) {                                                                             \
+            test_failures_++;                                                                      \
+            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__, test_current_,    \
+                    #cond);                                                                        \
+        }                                                                                          \
     } while (0)
 
-#define REQUIRE(cond)                                                                          \
-    do {                                                                                       \
-        test_checks_++;                                                                        \
-        if (!(cond)) {                                                                         \
-            test_failures_++;                                                                  \
-            fprintf(stderr, "%s:%d: %s: REQUIRE failed: %s\n", __FILE__, __LINE__,             \
-                    test_current_, #cond);                                                     \
-            return;                                                                            \
-        }                                                                                      \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        test_checks_++;                                                                            \
+        if (!(cond)) {                                                                             \
+            test_failures_++;                                                                      \
+            fprintf(stderr, "%s:%d: %s: REQUIRE failed: %s\n", __FILE__, __LINE__, test_current_,  \
+                    #cond);                                                                        \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                        \
-    do {                                                                                       \
-        const char *a_ = (a), *b_ = (b);                                                       \
-        test_checks_++;                                                                        \
-        if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                                 \
-            test_failures_++;                                                                  \
-            fprintf(stderr, "%s:%d: %s: \"%s\" != \"%s\"\n", __FILE__, __LINE__, test_current_, \
-                    a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                   \
-        }                                                                                      \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        test_checks_++;                                                                            \
+        if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                                     \
+            test_failures_++;                                                                      \
+            fprintf(stderr, "%s:%d: %s: \"%s\" != \"%s\"\n", __FILE__, __LINE__, test_current_,    \
+                    a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                       \
+        }                                                                                          \
     } while (0)
 
-#define RUN(fn)                                                                                \
-    do {                                                                                       \
-        test_current_ = #fn;                                                                   \
-        fn();                                                                                  \
+#define RUN(fn)                                                                                    \
+    do {                                                                                           \
+        test_current_ = #fn;                                                                       \
+        fn();                                                                                      \
     } while (0)
 
-#define TEST_SUMMARY()                                                                         \
-    (fprintf(stderr, "%d checks, %d failed\n", test_checks_, test_failures_),                  \
+#define TEST_SUMMARY()                                                                             \
+    (fprintf(stderr, "%d checks, %d failed\n", test_checks_, test_failures_),                      \
      test_failures_ == 0 && test_checks_ > 0 ? 0 : 1)
 
 /* A fresh empty directory under $HUB_TEST_TMP (or /tmp) for store tests; static buffer.
