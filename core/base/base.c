@@ -262,6 +262,47 @@ int hub_buf_append_jptr(hub_buf *b, const char *s)
     return 0;
 }
 
+const char *hub_html_entity(char c, int quotes)
+{
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return quotes >= 1 ? "&quot;" : NULL;
+    case '\'':
+        return quotes >= 2 ? "&#39;" : NULL;
+    default:
+        return NULL;
+    }
+}
+
+int hub_buf_append_html(hub_buf *b, const char *s, size_t n, int quotes)
+{
+    size_t start = b->len, run = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *rep = hub_html_entity(s[i], quotes);
+        if (rep == NULL)
+            continue;
+        rc = hub_buf_append(b, s + run, i - run);
+        if (rc == 0)
+            rc = hub_buf_append_str(b, rep);
+        run = i + 1;
+    }
+    if (rc == 0)
+        rc = hub_buf_append(b, s + run, n - run);
+    if (rc != 0) {
+        b->len = start;
+        if (b->data != NULL)
+            b->data[start] = '\0';
+    }
+    return rc;
+}
+
 /* ---- strings --------------------------------------------------------------------------- */
 
 char *hub_strdup(const char *s)

@@ -118,6 +118,12 @@ int hub_buf_printf(hub_buf *b, const char *fmt, ...) __attribute__((format(print
 /* Appends s as a JSON pointer reference token (RFC 6901: '~' -> "~0", '/' -> "~1"). */
 int hub_buf_append_jptr(hub_buf *b, const char *s);
 
+/* HTML escaping. quotes: 0 escapes & < > (text), 1 also " (double-quoted attribute values),
+ * 2 also ' (any context). hub_html_entity gives the replacement of one byte or NULL. On
+ * failure hub_buf_append_html leaves b as it was. */
+const char *hub_html_entity(char c, int quotes);
+int hub_buf_append_html(hub_buf *b, const char *s, size_t n, int quotes);
+
 /* strdup / strndup that return NULL only on allocation failure. */
 char *hub_strdup(const char *s);
 char *hub_strndup(const char *s, size_t n);

@@ -170,10 +170,15 @@ static int audit_version(hub_txn *txn, const hub_content_ctx *cx, const char *ac
     return rc;
 }
 
-int hub_content_publish(hub_txn *txn, const hub_content_ctx *cx, const char *key,
+/*
+ * Publishes a new version of key from its draft (from == 0) or from version `from` (a
+ * rollback), audited as `action`.
+ */
+static int publish_from(hub_txn *txn, const hub_content_ctx *cx, const char *key, uint32_t from,
                         uint32_t *out_version, hub_error *err)
 {
-    json_t *draft = NULL, *item = NULL;
+    char vk[VKEY_MAX];
+    json_t *draft = NULL, *source = NULL, *item = NULL;
     uint32_t n = 0;
     hub_error local;
     hub_error_init(&local);
@@ -182,52 +187,41 @@ int hub_content_publish(hub_txn *txn, const hub_content_ctx *cx, const char *key
     int rc = load_draft(txn, key, &draft, err);
     if (rc == 0)
         rc = check_tags(cx, draft, err);
+    if (rc == 0 && from == 0) {
+        source = json_incref(draft);
+    } else if (rc == 0) {
+        rc = hub_content_load_json(txn, HUB_DB_VERSIONS,
+                                   (hub_slice){vk, version_key(vk, key, from)}, &source);
+        if (rc == HUB_ENOTFOUND)
+            hub_error_set(err, rc, "item %s has no version %u", key, (unsigned)from);
+    }
     if (rc == 0) {
-        item = hub_content_item_copy(draft);
+        item = hub_content_item_copy(source);
         rc = item == NULL ? HUB_ENOMEM : publish_doc(txn, cx, key, item, draft, &n, err);
     }
     if (rc == 0)
-        rc = audit_version(txn, cx, "item.publish", key, n, 0);
+        rc = audit_version(txn, cx, from ? "item.rollback" : "item.publish", key, n, from);
     if (rc == 0 && out_version != NULL)
         *out_version = n;
     json_decref(draft);
+    json_decref(source);
     json_decref(item);
     hub_error_clear(&local);
     return rc;
 }
 
+int hub_content_publish(hub_txn *txn, const hub_content_ctx *cx, const char *key,
+                        uint32_t *out_version, hub_error *err)
+{
+    return publish_from(txn, cx, key, 0, out_version, err);
+}
+
 int hub_content_rollback(hub_txn *txn, const hub_content_ctx *cx, const char *key, uint32_t n,
                          uint32_t *out_version, hub_error *err)
 {
-    char vk[VKEY_MAX];
-    json_t *draft = NULL, *old = NULL, *item = NULL;
-    uint32_t nv = 0;
-    hub_error local;
-    hub_error_init(&local);
-    if (err == NULL)
-        err = &local;
-    int rc = load_draft(txn, key, &draft, err);
-    if (rc == 0)
-        rc = check_tags(cx, draft, err);
-    if (rc == 0) {
-        rc = hub_content_load_json(txn, HUB_DB_VERSIONS, (hub_slice){vk, version_key(vk, key, n)},
-                                   &old);
-        if (rc == HUB_ENOTFOUND)
-            hub_error_set(err, rc, "item %s has no version %u", key, (unsigned)n);
-    }
-    if (rc == 0) {
-        item = hub_content_item_copy(old);
-        rc = item == NULL ? HUB_ENOMEM : publish_doc(txn, cx, key, item, draft, &nv, err);
-    }
-    if (rc == 0)
-        rc = audit_version(txn, cx, "item.rollback", key, nv, n);
-    if (rc == 0 && out_version != NULL)
-        *out_version = nv;
-    json_decref(draft);
-    json_decref(old);
-    json_decref(item);
-    hub_error_clear(&local);
-    return rc;
+    if (n == 0)
+        return hub_error_set(err, HUB_ENOTFOUND, "item %s has no version 0", key);
+    return publish_from(txn, cx, key, n, out_version, err);
 }
 
 int hub_content_unpublish(hub_txn *txn, const hub_content_ctx *cx, const char *key, hub_error *err)

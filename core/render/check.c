@@ -60,40 +60,34 @@ static void source_pointer(check *c, json_t *from, const char *channel, const ch
             channel, f);
 }
 
-/* Compiles each resolved field; a syntax error is reported once per source text. */
+typedef struct syntax_report {
+    check *c;
+    const render_channel *rc;
+    json_t *from;
+} syntax_report;
+
+/* A field that does not compile: reported once per source text, where the text lives. */
+static int report_syntax(void *ctx, size_t field, int code, const hub_error *e)
+{
+    syntax_report *s = ctx;
+    const char *name = s->rc->fields[field].name;
+    hub_buf path;
+    hub_buf_init(&path, 4096);
+    source_pointer(s->c, s->from, hub_channel_name(s->rc->channel), name, &path);
+    if (path.data != NULL && json_object_get(s->c->seen, path.data) == NULL) {
+        json_object_set_new(s->c->seen, path.data, json_true());
+        hub_problems_add(s->c->out, path.data, "Liquid: %s", e->message);
+    }
+    hub_buf_free(&path);
+    return code == HUB_EINVAL || code == HUB_ETOOBIG ? 0 : code; /* go on to the next field */
+}
+
+/* Compiles each resolved field once, reporting every syntax error. */
 static int compile_all(check *c, const render_channel *rc, json_t *fields, json_t *from,
                        compiled_fields **out)
 {
-    hub_buf path;
-    int bad = 0;
-    *out = NULL;
-    hub_buf_init(&path, 4096);
-    for (size_t i = 0; i < rc->nfields; i++) {
-        json_t *one = json_object(), *v = json_object_get(fields, rc->fields[i].name);
-        compiled_fields *cf = NULL;
-        hub_error e;
-        hub_error_init(&e);
-        if (v != NULL && one != NULL && json_object_set(one, rc->fields[i].name, v) == 0 &&
-            compiled_new(rc, one, &cf, NULL, &e) != 0) {
-            bad = 1;
-            source_pointer(c, from, hub_channel_name(rc->channel), rc->fields[i].name, &path);
-            if (json_object_get(c->seen, path.data) == NULL) {
-                json_object_set_new(c->seen, path.data, json_true());
-                hub_problems_add(c->out, path.data, "Liquid: %s", e.message);
-            }
-        }
-        compiled_free(cf);
-        json_decref(one);
-        hub_error_clear(&e);
-    }
-    hub_buf_free(&path);
-    if (bad)
-        return HUB_EINVAL;
-    hub_error e;
-    hub_error_init(&e);
-    int rc_ = compiled_new(rc, fields, out, NULL, &e);
-    hub_error_clear(&e);
-    return rc_;
+    syntax_report s = {c, rc, from};
+    return compiled_new_each(rc, fields, out, report_syntax, &s);
 }
 
 /* " (from variant control, locale en)" when any field came from elsewhere, else "". */

@@ -109,29 +109,58 @@ static int compile_object(compiled_fields *cf, size_t i, json_t *v, hub_error *e
     return 0;
 }
 
-int compiled_new(const render_channel *rc, json_t *fields, compiled_fields **out,
-                 const char **bad_field, hub_error *err)
+int compiled_new_each(const render_channel *rc, json_t *fields, compiled_fields **out,
+                      compile_error_fn on_error, void *ctx)
 {
     compiled_fields *cf = calloc(1, sizeof(*cf));
-    int rc_ = cf == NULL ? HUB_ENOMEM : 0;
+    int rc_ = cf == NULL ? HUB_ENOMEM : 0, failed = 0;
     *out = NULL;
     if (cf != NULL)
         cf->nfields = rc->nfields;
     for (size_t i = 0; rc_ == 0 && i < rc->nfields; i++) {
         json_t *v = json_object_get(fields, rc->fields[i].name);
+        hub_error e;
         if (v == NULL || json_is_null(v))
             continue;
-        rc_ = rc->kinds[i] == HUB_FIELD_OBJECT ? compile_object(cf, i, v, err)
-                                               : compile_str(v, &cf->templates[i], err);
-        if (rc_ != 0 && bad_field != NULL)
-            *bad_field = rc->fields[i].name;
+        hub_error_init(&e);
+        int one = rc->kinds[i] == HUB_FIELD_OBJECT ? compile_object(cf, i, v, &e)
+                                                   : compile_str(v, &cf->templates[i], &e);
+        if (one != 0 && on_error(ctx, i, one, &e) != 0)
+            rc_ = one;
+        failed |= one != 0;
+        hub_error_clear(&e);
     }
+    if (rc_ == 0 && failed)
+        rc_ = HUB_EINVAL;
     if (rc_ != 0) {
         compiled_free(cf);
         return rc_;
     }
     *out = cf;
     return 0;
+}
+
+typedef struct first_error {
+    const render_channel *rc;
+    const char **bad_field;
+    hub_error *err;
+} first_error;
+
+/* Stops at the first failing field, keeping its name and message. */
+static int keep_first(void *ctx, size_t field, int code, const hub_error *e)
+{
+    first_error *f = ctx;
+    if (f->bad_field != NULL)
+        *f->bad_field = f->rc->fields[field].name;
+    hub_error_set(f->err, code, "%s", e->message);
+    return code;
+}
+
+int compiled_new(const render_channel *rc, json_t *fields, compiled_fields **out,
+                 const char **bad_field, hub_error *err)
+{
+    first_error f = {rc, bad_field, err};
+    return compiled_new_each(rc, fields, out, keep_first, &f);
 }
 
 /* ---- the cache ------------------------------------------------------------------------------ */

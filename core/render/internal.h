@@ -45,6 +45,12 @@ void compiled_free(compiled_fields *cf);
 int compiled_new(const render_channel *rc, json_t *fields, compiled_fields **out,
                  const char **bad_field, hub_error *err);
 
+/* Called for each field that does not compile (schema index, code, why); nonzero stops. */
+typedef int (*compile_error_fn)(void *ctx, size_t field, int code, const hub_error *e);
+/* compiled_new, reporting every failing field to on_error; HUB_EINVAL if any failed. */
+int compiled_new_each(const render_channel *rc, json_t *fields, compiled_fields **out,
+                      compile_error_fn on_error, void *ctx);
+
 /* Block resolution for {% render %}: published blocks in the chain of `locale`. */
 typedef struct block_ctx {
     const hub_renderer *r;

@@ -122,9 +122,9 @@ static int audience_variant(hub_txn *txn, const char *key, const json_t *segment
 
 /* ---- the compiled fields of the request ---------------------------------------------------- */
 
-static int published_fields(const hub_renderer *r, hub_render_cache *cache, hub_txn *txn,
-                            const render_channel *rc, const hub_render_request *rq,
-                            const char *variant, const compiled_fields **out, hub_error *err)
+static int published_fields(hub_render_cache *cache, hub_txn *txn, const render_channel *rc,
+                            const hub_render_request *rq, const char *variant,
+                            const compiled_fields **out, hub_error *err)
 {
     hub_delivery_doc d;
     char ck[600];
@@ -152,7 +152,6 @@ static int published_fields(const hub_renderer *r, hub_render_cache *cache, hub_
         *out = rc_ == 0 ? cache_get(cache, ck, (size_t)n) : NULL;
     }
     json_decref(doc);
-    (void)r;
     return rc_;
 }
 
@@ -290,7 +289,7 @@ static int render_cached(const hub_renderer *r, hub_render_cache *cache, hub_txn
     }
     int exact = rq->no_fallback && rq->locale != NULL && rq->locale[0] != '\0';
     rc_ = rq->draft || exact ? onthefly_fields(r, txn, rc, rq, variant, &owned, err)
-                             : published_fields(r, cache, txn, rc, rq, variant, &cf, err);
+                             : published_fields(cache, txn, rc, rq, variant, &cf, err);
     if (owned != NULL)
         cf = owned;
     json_t *vars = rc_ == 0 ? make_vars(rq->recipient, res->message_id) : NULL;

@@ -83,8 +83,8 @@ static int escape_html(rctx *c, val *v, bool once)
     if (rc != 0 || (rc = sb_init(&b, c, n + n / 8)) != 0)
         return rc;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const char *rep = NULL;
-        if (p[i] == '&') {
+        const char *rep = hub_html_entity(p[i], 2);
+        if (p[i] == '&' && once) {
             size_t j = i + 1;
             if (j < n && p[j] == '#')
                 j++;
@@ -92,16 +92,8 @@ static int escape_html(rctx *c, val *v, bool once)
                    ((p[j] >= 'a' && p[j] <= 'z') || (p[j] >= 'A' && p[j] <= 'Z') ||
                     (p[j] >= '0' && p[j] <= '9')))
                 j++;
-            if (!(once && j < n && p[j] == ';' && j > i + 1))
-                rep = "&amp;";
-        } else if (p[i] == '<') {
-            rep = "&lt;";
-        } else if (p[i] == '>') {
-            rep = "&gt;";
-        } else if (p[i] == '"') {
-            rep = "&quot;";
-        } else if (p[i] == '\'') {
-            rep = "&#39;";
+            if (j < n && p[j] == ';' && j > i + 1)
+                rep = NULL; /* an entity already */
         }
         rc = rep != NULL ? sb_add(&b, rep, strlen(rep)) : sb_add(&b, p + i, 1);
     }

@@ -324,36 +324,19 @@ int out_append(rctx *c, const char *p, size_t n)
 
 int out_escaped(rctx *c, const char *p, size_t n)
 {
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *rep;
-        switch (p[i]) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&#39;";
-            break;
-        default:
-            continue;
-        }
-        int rc = out_append(c, p + run, i - run);
-        if (rc == 0)
-            rc = out_append(c, rep, strlen(rep));
-        if (rc != 0)
-            return rc;
-        run = i + 1;
+    rstate *st = c->st;
+    size_t before = st->out->len;
+    int rc = hub_buf_append_html(st->out, p, n, 2);
+    if (rc == 0 && st->out->len - st->out_start > st->lim.max_output) {
+        st->out->len = before;
+        st->out->data[before] = '\0';
+        return rt_error(c, HUB_ETOOBIG, "output over %zu bytes", st->lim.max_output);
     }
-    return out_append(c, p + run, n - run);
+    if (rc == HUB_ETOOBIG)
+        return rt_error(c, rc, "output over the buffer's cap of %zu bytes", st->out->cap);
+    if (rc != 0)
+        return rt_error(c, rc, "out of memory");
+    return 0;
 }
 
 static int write_json(rctx *c, const json_t *j, bool escape)

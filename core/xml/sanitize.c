@@ -63,40 +63,6 @@ typedef struct san_state {
     hub_buf rel; /* scratch: the rel value of an <a target> */
 } san_state;
 
-/* Appends s escaped for text (attr 0) or a double-quoted attribute value (attr 1). */
-static int put_escaped(hub_buf *out, const char *s, size_t n, int attr)
-{
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *rep = NULL;
-        switch (s[i]) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = attr ? "&quot;" : NULL;
-            break;
-        default:
-            break;
-        }
-        if (rep == NULL)
-            continue;
-        int rc = hub_buf_append(out, s + run, i - run);
-        if (rc == 0)
-            rc = hub_buf_append_str(out, rep);
-        if (rc != 0)
-            return rc;
-        run = i + 1;
-    }
-    return hub_buf_append(out, s + run, n - run);
-}
-
 static int put_attr(hub_buf *out, const char *name, const char *value, size_t len)
 {
     int rc = hub_buf_append_byte(out, ' ');
@@ -105,7 +71,7 @@ static int put_attr(hub_buf *out, const char *name, const char *value, size_t le
     if (rc == 0)
         rc = hub_buf_append(out, "=\"", 2);
     if (rc == 0)
-        rc = put_escaped(out, value, len, 1);
+        rc = hub_buf_append_html(out, value, len, 1);
     if (rc == 0)
         rc = hub_buf_append_byte(out, '"');
     return rc;
@@ -192,7 +158,7 @@ static int san_enter(void *ctx, xmlNode *node)
         if (node->content == NULL)
             return 0;
         const char *s = (const char *)node->content;
-        return put_escaped(st->out, s, strlen(s), 0);
+        return hub_buf_append_html(st->out, s, strlen(s), 0);
     }
     if (node->type != XML_ELEMENT_NODE || node->name == NULL)
         return 0; /* comments, processing instructions, doctypes */

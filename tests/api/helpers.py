@@ -6,6 +6,7 @@ for framing tests, builders for the items of API.md, and the problem+json checks
 Only the standard library and Debian's python3-requests; no pytest import, so the crash test
 can use this file too.
 """
+import glob
 import itertools
 import json
 import os
@@ -479,3 +480,14 @@ def healthy(base):
         return requests.get(base + "/healthz", timeout=TIMEOUT).status_code == 200
     except requests.RequestException:
         return False
+
+
+def sample_items():
+    """The item documents (messages and blocks) of content-samples/, in path order."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(SAMPLES, "**", "*.json"), recursive=True)):
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        if "key" in doc and "variants" in doc:
+            out.append(doc)
+    return out

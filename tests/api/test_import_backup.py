@@ -2,7 +2,6 @@
 then reads through the API of what the samples promise; importing again changes nothing;
 a bad file is reported. `omnihub backup` while the server serves and writes gives a store that
 a server can open, with everything acknowledged before the backup began."""
-import glob
 import json
 import os
 import re
@@ -13,17 +12,7 @@ import time
 
 import pytest
 
-from helpers import SAMPLES, Hub, assert_problem, cli, email_only, uniq
-
-
-def sample_items():
-    out = []
-    for path in sorted(glob.glob(os.path.join(SAMPLES, "**", "*.json"), recursive=True)):
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-        if "key" in doc and "variants" in doc:
-            out.append(doc)
-    return out
+from helpers import SAMPLES, Hub, assert_problem, cli, email_only, sample_items, uniq
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,14 @@ import datetime
 import email
 import email.policy
 import email.utils
-import glob
 import json
-import os
 import re
 import shutil
 import time
 
 import pytest
 
-from helpers import SAMPLES, Api, Hub, assert_problem, cli, healthy, uniq
+from helpers import SAMPLES, Api, Hub, assert_problem, cli, healthy, sample_items, uniq
 
 LOCALES = ("en", "de", "de-AT", "fr")
 CHAINS = {"en": ["en"], "de": ["de", "en"], "de-AT": ["de-AT", "de", "en"], "fr": ["fr", "en"]}
@@ -35,17 +33,7 @@ TOP_MEMBERS = {"item", "channel", "version", "variant", "locale", "message_id", 
 
 # ---- the sample set ---------------------------------------------------------------------------
 
-def sample_docs():
-    out = []
-    for path in sorted(glob.glob(os.path.join(SAMPLES, "**", "*.json"), recursive=True)):
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-        if "key" in doc and "variants" in doc:
-            out.append(doc)
-    return out
-
-
-DOCS = {d["key"]: d for d in sample_docs()}
+DOCS = {d["key"]: d for d in sample_items()}
 PUBLISHED = sorted(k for k, d in DOCS.items() if d.get("status") == "published")
 DRAFTS = sorted(k for k, d in DOCS.items() if d.get("status") != "published")
 

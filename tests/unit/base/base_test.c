@@ -67,6 +67,30 @@ static void test_numbers_and_b64(void)
     CHECK(hub_b64url_decode("Zm9vYmFy", 8, dec, 3) == -1);     /* over out_cap */
 }
 
+static void test_html_escape(void)
+{
+    const char *in = "a&b<c>\"d'e";
+    hub_buf b;
+    hub_buf_init(&b, 64);
+    CHECK(hub_buf_append_html(&b, in, strlen(in), 0) == 0);
+    CHECK_STR(b.data, "a&amp;b&lt;c&gt;\"d'e");
+    hub_buf_reset(&b);
+    CHECK(hub_buf_append_html(&b, in, strlen(in), 1) == 0);
+    CHECK_STR(b.data, "a&amp;b&lt;c&gt;&quot;d'e");
+    hub_buf_reset(&b);
+    CHECK(hub_buf_append_html(&b, in, strlen(in), 2) == 0);
+    CHECK_STR(b.data, "a&amp;b&lt;c&gt;&quot;d&#39;e");
+    CHECK(hub_html_entity('x', 2) == NULL);
+    hub_buf_free(&b);
+    /* Over the cap: nothing of the call stays. */
+    hub_buf_init(&b, 12);
+    CHECK(hub_buf_append_str(&b, "ok") == 0);
+    CHECK(hub_buf_append_html(&b, "<<<<", 4, 0) == HUB_ETOOBIG);
+    CHECK_STR(b.data, "ok");
+    CHECK(b.len == 2);
+    hub_buf_free(&b);
+}
+
 static void test_time(void)
 {
     char buf[HUB_TIME_LEN];
@@ -95,5 +119,6 @@ int main(void)
     RUN(test_utf8);
     RUN(test_numbers_and_b64);
     RUN(test_time);
+    RUN(test_html_escape);
     return TEST_SUMMARY();
 }
