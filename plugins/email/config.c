@@ -11,52 +11,21 @@
  *   "html_warn_bytes" warn when the HTML body passes this many bytes (default 102400)
  * Unknown keys and wrong types refuse the plugin with one line naming the key.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/kit.h"
 #include "email.h"
 #include "mime.h"
 
 #define DEFAULT_FROM "omnihub <no-reply@localhost>"
 
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (cap > 0)
-        vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return HUB_PLUGIN_EINVAL;
-}
-
-static char *dup_n(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d != NULL) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 static int check_keys(const json_t *obj, const char *const *allowed, const char *path, char *err,
                       size_t cap)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        size_t i = 0;
-        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
-            i++;
-        if (allowed[i] == NULL)
-            return fail(err, cap, "%s: unknown key '%.64s'", path, key);
-    }
-    return 0;
+    const char *key = kit_unknown_key(obj, allowed);
+    return key != NULL ? kit_err(err, cap, HUB_PLUGIN_EINVAL, "%s: unknown key '%.64s'", path, key)
+                       : 0;
 }
 
 /* *out: the string at obj.key, or NULL when absent or null. */
@@ -68,7 +37,7 @@ static int opt_string(const json_t *obj, const char *key, const char *path, cons
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return fail(err, cap, "%s.%s: want a string", path, key);
+        return kit_err(err, cap, HUB_PLUGIN_EINVAL, "%s.%s: want a string", path, key);
     *out = json_string_value(v);
     return 0;
 }
@@ -80,7 +49,7 @@ static int opt_object(const json_t *obj, const char *key, const json_t **out, ch
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_object(v))
-        return fail(err, cap, "channels.email.%s: want an object", key);
+        return kit_err(err, cap, HUB_PLUGIN_EINVAL, "channels.email.%s: want an object", key);
     *out = v;
     return 0;
 }
@@ -92,9 +61,10 @@ static int keep_mailbox(const char *s, const char *key, char **disp, char **addr
     mime_mailbox m;
     size_t n = strlen(s);
     if (mime_has_line_break(s, n) || mime_mailbox_parse(s, n, &m) != 0)
-        return fail(err, cap, "channels.email.%s: want \"Name <addr@domain>\" or an address", key);
+        return kit_err(err, cap, HUB_PLUGIN_EINVAL,
+                       "channels.email.%s: want \"Name <addr@domain>\" or an address", key);
     *disp = malloc(m.dn + 1);
-    *addr = dup_n(m.addr, m.an);
+    *addr = kit_strndup(m.addr, m.an);
     if (*disp == NULL || *addr == NULL)
         return HUB_PLUGIN_ENOMEM;
     size_t dn = m.quoted ? mime_unquote(m.disp, m.dn, *disp) : m.dn;
@@ -119,16 +89,18 @@ static int parse_smtp(email_state *st, const json_t *smtp, const char **from, ch
     if (rc == 0)
         rc = opt_string(smtp, "password", "channels.email.smtp", &pass, err, cap);
     if (rc == 0 && tls != NULL && !json_is_null(tls) && !json_is_boolean(tls))
-        rc = fail(err, cap, "channels.email.smtp.starttls: want true or false");
+        rc = kit_err(err, cap, HUB_PLUGIN_EINVAL,
+                     "channels.email.smtp.starttls: want true or false");
     if (rc == 0 && url != NULL && strncmp(url, "smtp://", 7) != 0 &&
         strncmp(url, "smtps://", 8) != 0)
-        rc = fail(err, cap, "channels.email.smtp.url: want smtp:// or smtps://");
+        rc = kit_err(err, cap, HUB_PLUGIN_EINVAL,
+                     "channels.email.smtp.url: want smtp:// or smtps://");
     if (rc != 0)
         return rc;
     st->smtp_starttls = json_is_true(tls);
-    if ((url != NULL && (st->smtp_url = dup_n(url, strlen(url))) == NULL) ||
-        (user != NULL && (st->smtp_user = dup_n(user, strlen(user))) == NULL) ||
-        (pass != NULL && (st->smtp_pass = dup_n(pass, strlen(pass))) == NULL))
+    if ((url != NULL && (st->smtp_url = kit_strdup(url)) == NULL) ||
+        (user != NULL && (st->smtp_user = kit_strdup(user)) == NULL) ||
+        (pass != NULL && (st->smtp_pass = kit_strdup(pass)) == NULL))
         return HUB_PLUGIN_ENOMEM;
     return 0;
 }
@@ -143,10 +115,12 @@ static int check_unsub_url(const hub_host_api *host, const char *url, char *err,
     int rc = host->template_render(url, strlen(url), NULL, o, why, sizeof(why));
     hub_str v = host->out_view(o);
     if (rc != 0)
-        rc = fail(err, cap, "channels.email.unsubscribe.url: %s", why[0] ? why : "bad template");
+        rc = kit_err(err, cap, HUB_PLUGIN_EINVAL, "channels.email.unsubscribe.url: %s",
+                     why[0] ? why : "bad template");
     else if (!(v.len > 8 && mime_prefix_ci(v.ptr, v.len, "https://")) &&
              !(v.len > 7 && mime_prefix_ci(v.ptr, v.len, "http://")))
-        rc = fail(err, cap, "channels.email.unsubscribe.url: want an http:// or https:// URL");
+        rc = kit_err(err, cap, HUB_PLUGIN_EINVAL,
+                     "channels.email.unsubscribe.url: want an http:// or https:// URL");
     host->out_free(o);
     return rc;
 }
@@ -166,12 +140,13 @@ static int parse_unsubscribe(email_state *st, const json_t *u, char *err, size_t
         if (mime_prefix_ci(mailto, strlen(mailto), "mailto:"))
             mailto += 7;
         if (!mime_addr_ok(mailto, strlen(mailto)))
-            rc = fail(err, cap, "channels.email.unsubscribe.mailto: want an address");
+            rc = kit_err(err, cap, HUB_PLUGIN_EINVAL,
+                         "channels.email.unsubscribe.mailto: want an address");
     }
     if (rc != 0)
         return rc;
-    if ((url != NULL && (st->unsub_url = dup_n(url, strlen(url))) == NULL) ||
-        (mailto != NULL && (st->unsub_mailto = dup_n(mailto, strlen(mailto))) == NULL))
+    if ((url != NULL && (st->unsub_url = kit_strdup(url)) == NULL) ||
+        (mailto != NULL && (st->unsub_mailto = kit_strdup(mailto)) == NULL))
         return HUB_PLUGIN_ENOMEM;
     st->unsub_url_len = url != NULL ? strlen(url) : 0;
     return 0;
@@ -184,7 +159,8 @@ static int parse_driver(email_state *st, const json_t *config, char *err, size_t
     if (rc != 0 || driver == NULL || strcmp(driver, "outbox") == 0)
         return rc;
     if (strcmp(driver, "smtp") != 0)
-        return fail(err, cap, "channels.email.driver: want \"outbox\" or \"smtp\"");
+        return kit_err(err, cap, HUB_PLUGIN_EINVAL,
+                       "channels.email.driver: want \"outbox\" or \"smtp\"");
     st->driver = EMAIL_DRIVER_SMTP;
     return 0;
 }
@@ -195,9 +171,9 @@ static int parse_warn(email_state *st, const json_t *config, char *err, size_t c
     st->html_warn_bytes = EMAIL_HTML_WARN_DEFAULT;
     if (v == NULL || json_is_null(v))
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > (json_int_t)1 << 40)
-        return fail(err, cap, "channels.email.html_warn_bytes: want a number of bytes");
+    if (!kit_int_in(v, 0, (json_int_t)1 << 40, NULL))
+        return kit_err(err, cap, HUB_PLUGIN_EINVAL,
+                       "channels.email.html_warn_bytes: want a number of bytes");
     st->html_warn_bytes = (size_t)json_integer_value(v);
     return 0;
 }
@@ -225,7 +201,8 @@ static int parse_all(email_state *st, const json_t *config, char *err, size_t ca
     if (rc == 0 && smtp != NULL)
         rc = parse_smtp(st, smtp, &smtp_from, err, cap);
     if (rc == 0 && st->driver == EMAIL_DRIVER_SMTP && st->smtp_url == NULL)
-        rc = fail(err, cap, "channels.email.smtp.url: required with the smtp driver");
+        rc = kit_err(err, cap, HUB_PLUGIN_EINVAL,
+                     "channels.email.smtp.url: required with the smtp driver");
     if (rc == 0 && unsub != NULL)
         rc = parse_unsubscribe(st, unsub, err, cap);
     if (rc == 0)
@@ -239,9 +216,7 @@ static int parse_all(email_state *st, const json_t *config, char *err, size_t ca
     if (rc == 0 && smtp_from != NULL)
         rc = keep_mailbox(smtp_from, "smtp.from", &env_disp, &st->envelope_from, err, cap);
     else if (rc == 0)
-        rc = (st->envelope_from = dup_n(st->from_addr, strlen(st->from_addr))) == NULL
-                 ? HUB_PLUGIN_ENOMEM
-                 : 0;
+        rc = (st->envelope_from = kit_strdup(st->from_addr)) == NULL ? HUB_PLUGIN_ENOMEM : 0;
     free(env_disp);
     if (rc == 0)
         st->domain = strchr(st->from_addr, '@') + 1;
@@ -257,10 +232,10 @@ int email_config_parse(const hub_host_api *host, const json_t *config, email_sta
         return HUB_PLUGIN_ENOMEM;
     st->host = host;
     int rc = config != NULL && !json_is_object(config)
-                 ? fail(err, errcap, "channels.email: want an object")
+                 ? kit_err(err, errcap, HUB_PLUGIN_EINVAL, "channels.email: want an object")
                  : parse_all(st, config, err, errcap);
     if (rc == HUB_PLUGIN_ENOMEM)
-        fail(err, errcap, "out of memory");
+        kit_err(err, errcap, rc, "out of memory");
     if (rc != 0) {
         email_state_free(st);
         return rc;

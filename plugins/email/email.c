@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/kit.h"
 #include "email.h"
 #include "mime.h"
 
@@ -29,22 +30,18 @@ enum { F_SUBJECT, F_PREHEADER, F_HTML, F_TEXT, F_FROM_NAME, F_REPLY_TO, F_COUNT 
 #define PREHEADER_OPEN  "<div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all\">"
 #define PREHEADER_CLOSE "</div>"
 
-#define FIELD(n, k, req, max, d)                                                                   \
-    {                                                                                              \
-        sizeof(hub_plugin_field), (k), (n), (req), 0, (max), (d)                                   \
-    }
 static const hub_plugin_field f_subject =
-    FIELD("subject", HUB_FIELD_TEXT, 1, 998, "Subject line; UTF-8 is sent RFC 2047 encoded");
-static const hub_plugin_field f_preheader =
-    FIELD("preheader", HUB_FIELD_TEXT, 0, 500, "Preview text, a hidden div at the top of the HTML");
+    KIT_FIELD(HUB_FIELD_TEXT, "subject", 1, 998, "Subject line; UTF-8 is sent RFC 2047 encoded");
+static const hub_plugin_field f_preheader = KIT_FIELD(
+    HUB_FIELD_TEXT, "preheader", 0, 500, "Preview text, a hidden div at the top of the HTML");
 static const hub_plugin_field f_html =
-    FIELD("html", HUB_FIELD_HTML, 1, 1 << 20, "HTML body (Gmail clips over about 102 KB)");
-static const hub_plugin_field f_text =
-    FIELD("text", HUB_FIELD_TEXT, 0, 1 << 20, "Plain-text body; derived from the HTML if absent");
-static const hub_plugin_field f_from_name = FIELD(
-    "from_name", HUB_FIELD_TEXT, 0, 200, "Display name of From, replacing the configured one");
+    KIT_FIELD(HUB_FIELD_HTML, "html", 1, 1 << 20, "HTML body (Gmail clips over about 102 KB)");
+static const hub_plugin_field f_text = KIT_FIELD(
+    HUB_FIELD_TEXT, "text", 0, 1 << 20, "Plain-text body; derived from the HTML if absent");
+static const hub_plugin_field f_from_name = KIT_FIELD(
+    HUB_FIELD_TEXT, "from_name", 0, 200, "Display name of From, replacing the configured one");
 static const hub_plugin_field f_reply_to =
-    FIELD("reply_to", HUB_FIELD_TEXT, 0, 320, "Reply-To address (\"Name <addr>\" or addr)");
+    KIT_FIELD(HUB_FIELD_TEXT, "reply_to", 0, 320, "Reply-To address (\"Name <addr>\" or addr)");
 static const hub_plugin_field *const field_list[F_COUNT] = {&f_subject, &f_preheader, &f_html,
                                                             &f_text,    &f_from_name, &f_reply_to};
 static const hub_plugin_schema schema = {sizeof(hub_plugin_schema), F_COUNT, field_list};
@@ -540,18 +537,9 @@ static int build_mime(const email_state *st, const hub_render_in *in, const emai
 
 /* ---- the artifact ---------------------------------------------------------------------------- */
 
-static int put_member(const hub_host_api *h, hub_out *o, const char *key, const char *s, size_t n)
-{
-    int rc = h->out_append(o, key, strlen(key));
-    if (rc == 0)
-        rc = s != NULL ? h->out_json_string(o, s, n) : h->out_append(o, "null", 4);
-    return rc;
-}
-
 static int write_artifact(const email_state *st, const hub_render_in *in, const email_msg *m,
                           const mime_buf *mime, hub_out *o)
 {
-    const hub_host_api *h = st->host;
     mime_buf from, id;
     mime_buf_init(&from, 4096);
     mime_buf_init(&id, 1024);
@@ -561,28 +549,19 @@ static int write_artifact(const email_state *st, const hub_render_in *in, const 
     mime_puts(&id, "@");
     mime_puts(&id, st->domain);
     mime_puts(&id, ">");
-    int rc = from.err != 0 ? from.err : id.err;
-    if (rc == 0)
-        rc = put_member(h, o, "{\"mime\":", mime->data, mime->len);
-    if (rc == 0)
-        rc = put_member(h, o, ",\"subject\":", m->subject.ptr, m->subject.len);
-    if (rc == 0)
-        rc = put_member(h, o, ",\"html\":", m->html.ptr, m->html.len);
-    if (rc == 0)
-        rc = put_member(h, o, ",\"text\":", m->text.ptr, m->text.len);
-    if (rc == 0)
-        rc = put_member(h, o, ",\"message_id\":", id.data, id.len);
-    if (rc == 0)
-        rc = put_member(h, o, ",\"preheader\":", m->preheader.ptr, m->preheader.len);
-    if (rc == 0)
-        rc = put_member(h, o, ",\"to\":", m->to, m->to_len);
-    if (rc == 0)
-        rc = put_member(h, o, ",\"from\":", from.data, from.len);
-    if (rc == 0)
-        rc = h->out_append(o, "}", 1);
+    kit_emit e = {st->host, o, from.err != 0 ? from.err : id.err};
+    kit_emit_member(&e, "{\"mime\":", mime->data, mime->len);
+    kit_emit_member(&e, ",\"subject\":", m->subject.ptr, m->subject.len);
+    kit_emit_member(&e, ",\"html\":", m->html.ptr, m->html.len);
+    kit_emit_member(&e, ",\"text\":", m->text.ptr, m->text.len);
+    kit_emit_member(&e, ",\"message_id\":", id.data, id.len);
+    kit_emit_member(&e, ",\"preheader\":", m->preheader.ptr, m->preheader.len);
+    kit_emit_member(&e, ",\"to\":", m->to, m->to_len);
+    kit_emit_member(&e, ",\"from\":", from.data, from.len);
+    kit_emit_raw(&e, "}");
     mime_buf_free(&from);
     mime_buf_free(&id);
-    return rc;
+    return e.rc;
 }
 
 /* ---- callbacks ------------------------------------------------------------------------------- */
@@ -652,13 +631,6 @@ static int email_render(void *state, const hub_render_in *in, hub_out *artifact,
 
 /* ---- deliver --------------------------------------------------------------------------------- */
 
-static int say(hub_deliver_out *out, int rc, const char *why)
-{
-    if (out->error != NULL && out->error_cap > 0)
-        snprintf(out->error, out->error_cap, "%s", why);
-    return rc;
-}
-
 /* The outbox file name: the Message-ID's local part, in [A-Za-z0-9._-], at most 128. */
 static void outbox_name(const char *msgid, const char *fallback, char *name, size_t cap)
 {
@@ -684,10 +656,11 @@ static int send_smtp(const email_state *st, const hub_deliver_in *in, const json
 {
     const json_t *e = in->recipient != NULL ? json_object_get(in->recipient, "email") : NULL;
     if (!json_is_string(e))
-        return say(out, HUB_DELIVER_FAIL, "no email address");
+        return kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL, "no email address");
     const char *to = json_string_value(e);
     if (!mime_addr_ok(to, json_string_length(e)))
-        return say(out, HUB_DELIVER_FAIL, "the email address is not valid");
+        return kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL,
+                       "the email address is not valid");
     const char *rcpt[1] = {to};
     hub_smtp_message msg = {sizeof(msg),
                             1,
@@ -709,17 +682,16 @@ static int email_deliver(void *state, const hub_deliver_in *in, hub_deliver_out 
     const json_t *mime = json_object_get(a, "mime");
     int rc;
     if (!json_is_string(mime)) {
-        rc = say(out, HUB_DELIVER_FAIL, "the artifact has no \"mime\" string");
+        rc = kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL,
+                     "the artifact has no \"mime\" string");
     } else if (st->driver == EMAIL_DRIVER_SMTP) {
         rc = send_smtp(st, in, mime, out);
     } else {
-        char name[129], none[1];
+        char name[129];
         outbox_name(json_string_value(json_object_get(a, "message_id")), in->message_id, name,
                     sizeof(name));
-        rc =
-            st->host->outbox_write("email", name, ".eml", json_string_value(mime),
-                                   json_string_length(mime), out->error != NULL ? out->error : none,
-                                   out->error != NULL ? out->error_cap : sizeof(none));
+        rc = kit_outbox_write(st->host, "email", name, ".eml", json_string_value(mime),
+                              json_string_length(mime), out);
     }
     json_decref(a);
     return rc;
@@ -749,8 +721,5 @@ static const hub_plugin email_plugin = {
 OMNIHUB_PLUGIN_EXPORT int omnihub_plugin_entry(const hub_host_api *host, uint32_t abi_major,
                                                const hub_plugin **out)
 {
-    if (host == NULL || abi_major != OMNIHUB_PLUGIN_ABI_MAJOR || !HUB_PLUGIN_HAS(host, out_free))
-        return HUB_PLUGIN_EINVAL;
-    *out = &email_plugin;
-    return 0;
+    return kit_plugin_entry(host, abi_major, &email_plugin, out);
 }

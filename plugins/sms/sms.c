@@ -5,7 +5,8 @@
  * render() warn when a few characters force UCS-2 and when the message takes several
  * segments, and refuse more segments than max_segments and, where the sender's policy says
  * so (require_stop), a text without an opt-out keyword. deliver() writes the message to the
- * outbox or POSTs it to an HTTP gateway with a Liquid body template.
+ * outbox or POSTs it to an HTTP gateway with a Liquid body template. The configuration is
+ * read in config.c.
  *
  * render() is on the hot path (a budget of 200k renders per second per core, the host's
  * Liquid included): one counting pass over the text, no allocation, and the artifact
@@ -19,101 +20,20 @@
 #include <omnihub/plugin.h>
 
 #include "gsm7.h"
+#include "sms.h"
 
 #define PLUGIN_NAME         "sms"
 #define LISTED_MAX          20 /* unicode_characters in the artifact */
 #define WARN_LISTED_MAX     10 /* characters named in the sms_ucs2 warning (its line is capped) */
-#define HEADERS_MAX         32
-#define STOP_KEYWORDS_MAX   16
-#define STOP_KEYWORD_BYTES  64
-#define SENDER_BYTES        64
-#define URL_BYTES           2048
-#define HEADER_VALUE_BYTES  1024
-#define BODY_TEMPLATE_BYTES (64 * 1024)
-#define HTTP_BODY_CAP       (256 * 1024)
-#define TIMEOUT_MS_MAX      600000
 #define RECIPIENT_DEPTH_MAX 32
 
-#define DEFAULT_BODY                                                                               \
-    "{\"to\":\"{{ recipient.phone }}\",\"text\":\"{{ text }}\",\"id\":\"{{ message_id }}\"}"
-
-enum { DRIVER_OUTBOX, DRIVER_HTTP };
-
-typedef struct sms_state {
-    const hub_host_api *host;
-    int driver;
-    unsigned max_segments;
-    int require_stop;
-    char *stop[STOP_KEYWORDS_MAX];
-    size_t stop_len[STOP_KEYWORDS_MAX];
-    size_t nstop;
-    char *sender; /* NULL: none configured */
-    /* http driver */
-    char *url;
-    hub_http_header headers[HEADERS_MAX];
-    size_t nheaders;
-    int has_content_type; /* the configured headers set Content-Type themselves */
-    char *body;           /* the Liquid body template */
-    size_t body_len;
-    int body_json; /* the template looks like JSON: string variables are JSON-escaped */
-    uint32_t timeout_ms;
-} sms_state;
-
-static const hub_plugin_field text_field = {
-    sizeof(hub_plugin_field),
-    HUB_FIELD_TEXT,
-    "text",
-    1,
-    0,
-    10000,
-    "the message text; GSM-7 when every character allows it, else UCS-2"};
+static const hub_plugin_field text_field =
+    KIT_FIELD(HUB_FIELD_TEXT, "text", 1, 10000,
+              "the message text; GSM-7 when every character allows it, else UCS-2");
 static const hub_plugin_field *const schema_fields[] = {&text_field};
 static const hub_plugin_schema schema = {sizeof(hub_plugin_schema), 1, schema_fields};
 
 /* ---- small helpers ------------------------------------------------------------------------ */
-
-static char ascii_lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static int ascii_ieq(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ascii_lower(a[i]) != ascii_lower(b[i]))
-            return 0;
-    return 1;
-}
-
-/* a and b equal, ASCII letters compared without case (strcasecmp follows the locale). */
-static int name_is(const char *a, const char *b)
-{
-    size_t n = strlen(b);
-    return strlen(a) == n && ascii_ieq(a, b, n);
-}
-
-static char *dup_n(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d != NULL) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || cap == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* UTF-8 of code point c (at most U+10FFFF) into out (4 bytes); returns the length. */
 static size_t utf8_put(uint32_t c, char *out)
@@ -164,7 +84,8 @@ static int has_stop_keyword(const sms_state *st, const char *text, size_t len)
         const char *kw = st->stop[k];
         size_t kl = st->stop_len[k];
         for (size_t i = 0; kl <= len && i <= len - kl; i++) {
-            if (ascii_lower(text[i]) != ascii_lower(kw[0]) || !ascii_ieq(text + i, kw, kl))
+            if (kit_ascii_lower(text[i]) != kit_ascii_lower(kw[0]) ||
+                !kit_ascii_ieqn(text + i, kw, kl))
                 continue;
             int before = 0;
             if (i > 0) {
@@ -183,296 +104,17 @@ static int has_stop_keyword(const sms_state *st, const char *text, size_t len)
 
 /* ---- configuration ------------------------------------------------------------------------ */
 
-static void state_free(sms_state *st)
-{
-    if (st == NULL)
-        return;
-    for (size_t i = 0; i < st->nstop; i++)
-        free(st->stop[i]);
-    for (size_t i = 0; i < st->nheaders; i++) {
-        free((char *)st->headers[i].name);
-        free((char *)st->headers[i].value);
-    }
-    free(st->sender);
-    free(st->url);
-    free(st->body);
-    free(st);
-}
-
-static int utf8_ok(const char *s, size_t len)
-{
-    sms_count c;
-    return sms_count_text(s, len, &c, NULL, 0, NULL) == 0;
-}
-
-static int has_control(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F)
-            return 1;
-    return 0;
-}
-
-/* An HTTP header name: 1..64 token characters (RFC 9110). */
-static int header_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", c) != NULL))
-            return 0;
-    }
-    return 1;
-}
-
-static int parse_headers(sms_state *st, const json_t *v, char *err, size_t cap)
-{
-    const char *name;
-    const json_t *val;
-    if (!json_is_object(v)) {
-        set_err(err, cap, "http.headers: must be an object of strings");
-        return HUB_PLUGIN_EINVAL;
-    }
-    json_object_foreach((json_t *)v, name, val)
-    {
-        const char *s = json_string_value(val);
-        size_t n = json_string_length(val);
-        if (!header_name_ok(name)) {
-            set_err(err, cap, "http.headers: \"%.64s\" is not a header name", name);
-            return HUB_PLUGIN_EINVAL;
-        }
-        if (s == NULL || n > HEADER_VALUE_BYTES || has_control(s, n)) {
-            set_err(err, cap, "http.headers.%s: must be a string of at most %d bytes on one line",
-                    name, HEADER_VALUE_BYTES);
-            return HUB_PLUGIN_EINVAL;
-        }
-        if (name_is(name, "Idempotency-Key")) {
-            set_err(err, cap, "http.headers.%s: the plugin sets it (the message id)", name);
-            return HUB_PLUGIN_EINVAL;
-        }
-        if (st->nheaders == HEADERS_MAX) {
-            set_err(err, cap, "http.headers: at most %d headers", HEADERS_MAX);
-            return HUB_PLUGIN_EINVAL;
-        }
-        hub_http_header *h = &st->headers[st->nheaders];
-        h->name = dup_n(name, strlen(name));
-        h->value = dup_n(s, n);
-        st->nheaders++;
-        if (h->name == NULL || h->value == NULL)
-            return HUB_PLUGIN_ENOMEM;
-        if (name_is(name, "Content-Type"))
-            st->has_content_type = 1;
-    }
-    return 0;
-}
-
-static int parse_http_key(sms_state *st, const char *key, const json_t *v, char *err, size_t cap)
-{
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v);
-    if (strcmp(key, "url") == 0) {
-        if (s == NULL || n > URL_BYTES || has_control(s, n) || strchr(s, ' ') != NULL ||
-            (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)) {
-            set_err(err, cap, "http.url: must be an http:// or https:// URL");
-            return HUB_PLUGIN_EINVAL;
-        }
-        free(st->url);
-        st->url = dup_n(s, n);
-        return st->url != NULL ? 0 : HUB_PLUGIN_ENOMEM;
-    }
-    if (strcmp(key, "headers") == 0)
-        return parse_headers(st, v, err, cap);
-    if (strcmp(key, "body") == 0) {
-        if (s == NULL || n == 0 || n > BODY_TEMPLATE_BYTES) {
-            set_err(err, cap, "http.body: must be a Liquid template of 1 to %d bytes",
-                    BODY_TEMPLATE_BYTES);
-            return HUB_PLUGIN_EINVAL;
-        }
-        free(st->body);
-        st->body = dup_n(s, n);
-        st->body_len = n;
-        return st->body != NULL ? 0 : HUB_PLUGIN_ENOMEM;
-    }
-    if (strcmp(key, "timeout_ms") == 0) {
-        json_int_t t = json_integer_value(v);
-        if (!json_is_integer(v) || t < 0 || t > TIMEOUT_MS_MAX) {
-            set_err(err, cap, "http.timeout_ms: must be an integer from 0 to %d", TIMEOUT_MS_MAX);
-            return HUB_PLUGIN_EINVAL;
-        }
-        st->timeout_ms = (uint32_t)t;
-        return 0;
-    }
-    set_err(err, cap, "http: unknown key \"%.64s\"", key);
-    return HUB_PLUGIN_EINVAL;
-}
-
-static int parse_http(sms_state *st, const json_t *v, char *err, size_t cap)
-{
-    const char *k;
-    const json_t *hv;
-    if (!json_is_object(v)) {
-        set_err(err, cap, "http: must be an object");
-        return HUB_PLUGIN_EINVAL;
-    }
-    json_object_foreach((json_t *)v, k, hv)
-    {
-        int rc = parse_http_key(st, k, hv, err, cap);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int parse_stop_keywords(sms_state *st, const json_t *v, char *err, size_t cap)
-{
-    size_t i;
-    const json_t *kw;
-    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > STOP_KEYWORDS_MAX) {
-        set_err(err, cap, "stop_keywords: must be an array of 1 to %d strings", STOP_KEYWORDS_MAX);
-        return HUB_PLUGIN_EINVAL;
-    }
-    for (size_t k = 0; k < st->nstop; k++)
-        free(st->stop[k]);
-    st->nstop = 0;
-    json_array_foreach(v, i, kw)
-    {
-        const char *s = json_string_value(kw);
-        size_t n = json_string_length(kw);
-        if (s == NULL || n == 0 || n > STOP_KEYWORD_BYTES || has_control(s, n) || !utf8_ok(s, n)) {
-            set_err(err, cap, "stop_keywords[%zu]: must be a string of 1 to %d bytes", i,
-                    STOP_KEYWORD_BYTES);
-            return HUB_PLUGIN_EINVAL;
-        }
-        st->stop[st->nstop] = dup_n(s, n);
-        st->stop_len[st->nstop] = n;
-        if (st->stop[st->nstop] == NULL)
-            return HUB_PLUGIN_ENOMEM;
-        st->nstop++;
-    }
-    return 0;
-}
-
-static int parse_key(sms_state *st, const char *key, const json_t *v, char *err, size_t cap)
-{
-    if (strcmp(key, "driver") == 0) {
-        const char *s = json_string_value(v);
-        if (s == NULL || (strcmp(s, "outbox") != 0 && strcmp(s, "http") != 0)) {
-            set_err(err, cap, "driver: must be \"outbox\" or \"http\"");
-            return HUB_PLUGIN_EINVAL;
-        }
-        st->driver = strcmp(s, "http") == 0 ? DRIVER_HTTP : DRIVER_OUTBOX;
-        return 0;
-    }
-    if (strcmp(key, "http") == 0)
-        return parse_http(st, v, err, cap);
-    if (strcmp(key, "max_segments") == 0) {
-        json_int_t n = json_integer_value(v);
-        if (!json_is_integer(v) || n < 1 || n > 255) {
-            set_err(err, cap, "max_segments: must be an integer from 1 to 255");
-            return HUB_PLUGIN_EINVAL;
-        }
-        st->max_segments = (unsigned)n;
-        return 0;
-    }
-    if (strcmp(key, "require_stop") == 0) {
-        if (!json_is_boolean(v)) {
-            set_err(err, cap, "require_stop: must be true or false");
-            return HUB_PLUGIN_EINVAL;
-        }
-        st->require_stop = json_is_true(v);
-        return 0;
-    }
-    if (strcmp(key, "stop_keywords") == 0)
-        return parse_stop_keywords(st, v, err, cap);
-    if (strcmp(key, "sender") == 0) {
-        const char *s = json_string_value(v);
-        size_t n = json_string_length(v);
-        if (json_is_null(v))
-            return 0;
-        if (s == NULL || n == 0 || n > SENDER_BYTES || has_control(s, n)) {
-            set_err(err, cap, "sender: must be a string of 1 to %d bytes", SENDER_BYTES);
-            return HUB_PLUGIN_EINVAL;
-        }
-        free(st->sender);
-        st->sender = dup_n(s, n);
-        return st->sender != NULL ? 0 : HUB_PLUGIN_ENOMEM;
-    }
-    set_err(err, cap, "unknown key \"%.64s\"", key);
-    return HUB_PLUGIN_EINVAL;
-}
-
-/* Compiles and renders the body template once with no variables, so that a syntax error
- * refuses the plugin at start-up rather than dead-lettering every message. */
-static int check_body(sms_state *st, char *err, size_t cap)
-{
-    char why[200] = "";
-    hub_out *out = st->host->out_new(HTTP_BODY_CAP);
-    if (out == NULL)
-        return HUB_PLUGIN_ENOMEM;
-    int rc = st->host->template_render(st->body, st->body_len, NULL, out, why, sizeof(why));
-    st->host->out_free(out);
-    if (rc != 0) {
-        set_err(err, cap, "http.body: %s", why[0] ? why : "the template does not render");
-        return HUB_PLUGIN_EINVAL;
-    }
-    return 0;
-}
-
 static int sms_create(const hub_plugin_create_in *in, void **state, char *err, size_t errcap)
 {
-    const char *key;
-    const json_t *v;
-    int rc = 0;
-    sms_state *st = calloc(1, sizeof(*st));
-    if (st == NULL)
-        return HUB_PLUGIN_ENOMEM;
-    st->host = in->host;
-    st->driver = DRIVER_OUTBOX;
-    st->max_segments = 10;
-    st->stop[0] = dup_n("STOP", 4);
-    st->stop_len[0] = 4;
-    st->nstop = st->stop[0] != NULL;
-    st->body = dup_n(DEFAULT_BODY, strlen(DEFAULT_BODY));
-    st->body_len = strlen(DEFAULT_BODY);
-    if (st->nstop == 0 || st->body == NULL)
-        rc = HUB_PLUGIN_ENOMEM;
-    if (rc == 0 && in->config != NULL && !json_is_object(in->config)) {
-        set_err(err, errcap, "the sms configuration must be an object");
-        rc = HUB_PLUGIN_EINVAL;
-    }
-    if (rc == 0 && in->config != NULL) {
-        json_object_foreach((json_t *)in->config, key, v)
-        {
-            rc = parse_key(st, key, v, err, errcap);
-            if (rc != 0)
-                break;
-        }
-    }
-    if (rc == 0 && st->driver == DRIVER_HTTP && st->url == NULL) {
-        set_err(err, errcap, "http.url: required when driver is \"http\"");
-        rc = HUB_PLUGIN_EINVAL;
-    }
-    if (rc == 0) {
-        size_t i = 0;
-        while (i < st->body_len && strchr(" \t\r\n", st->body[i]) != NULL)
-            i++;
-        st->body_json = i < st->body_len && (st->body[i] == '{' || st->body[i] == '[');
-        rc = check_body(st, err, errcap);
-    }
-    if (rc != 0) {
-        state_free(st);
-        return rc;
-    }
+    sms_state *st = NULL;
+    int rc = sms_config_parse(in->host, in->config, &st, err, errcap);
     *state = st;
-    return 0;
+    return rc;
 }
 
 static void sms_free(void *state)
 {
-    state_free(state);
+    sms_state_free(state);
 }
 
 static const hub_plugin_schema *sms_fields(void *state)
@@ -820,20 +462,10 @@ static int artifact_read(hub_str s, artifact *a)
     return 0;
 }
 
-/* A host service's negative code as a delivery result: bad input is permanent, the rest
- * (memory, I/O) may pass. */
-static int deliver_code(int rc)
-{
-    if (rc == HUB_DELIVER_OK || rc == HUB_DELIVER_RETRY || rc == HUB_DELIVER_FAIL)
-        return rc;
-    return rc == HUB_PLUGIN_EINVAL ? HUB_DELIVER_FAIL : HUB_DELIVER_RETRY;
-}
-
 static int deliver_outbox(const sms_state *st, const hub_deliver_in *in, const char *phone,
                           const artifact *a, hub_deliver_out *out)
 {
     json_t *msg = json_object();
-    int rc = HUB_DELIVER_RETRY;
     if (msg == NULL || json_object_set_new(msg, "to", json_string(phone)) != 0 ||
         json_object_set_new(msg, "sender",
                             st->sender != NULL ? json_string(st->sender) : json_null()) != 0 ||
@@ -841,20 +473,10 @@ static int deliver_outbox(const sms_state *st, const hub_deliver_in *in, const c
         json_object_set_new(msg, "encoding", json_string(a->encoding)) != 0 ||
         json_object_set_new(msg, "segments", json_integer(a->segments)) != 0 ||
         json_object_set_new(msg, "message_id", json_string(in->message_id)) != 0) {
-        set_err(out->error, out->error_cap, "out of memory");
         json_decref(msg);
-        return HUB_DELIVER_RETRY;
+        return kit_err(out->error, out->error_cap, HUB_DELIVER_RETRY, "out of memory");
     }
-    size_t n = json_dumpb(msg, NULL, 0, JSON_COMPACT);
-    char *data = n > 0 ? malloc(n + 1) : NULL;
-    if (data != NULL && json_dumpb(msg, data, n, JSON_COMPACT) == n) {
-        data[n] = '\n';
-        rc = deliver_code(st->host->outbox_write(PLUGIN_NAME, in->message_id, ".json", data, n + 1,
-                                                 out->error, out->error_cap));
-    } else {
-        set_err(out->error, out->error_cap, "out of memory");
-    }
-    free(data);
+    int rc = kit_outbox_json(st->host, PLUGIN_NAME, in->message_id, msg, 1, out);
     json_decref(msg);
     return rc;
 }
@@ -885,35 +507,28 @@ static int deliver_http(const sms_state *st, const hub_deliver_in *in, const art
                         hub_deliver_out *out)
 {
     const hub_host_api *h = st->host;
-    hub_http_header hdrs[HEADERS_MAX + 2];
     char why[200] = "";
     json_t *vars = body_vars(st, in, a);
     hub_out *body = h->out_new(HTTP_BODY_CAP);
     int rc;
     if (vars == NULL || body == NULL) {
-        set_err(out->error, out->error_cap,
-                "cannot build the body (out of memory, or the recipient nests over %d deep)",
-                RECIPIENT_DEPTH_MAX);
-        rc = HUB_DELIVER_RETRY;
+        rc = kit_err(out->error, out->error_cap, HUB_DELIVER_RETRY,
+                     "cannot build the body (out of memory, or the recipient nests over %d deep)",
+                     RECIPIENT_DEPTH_MAX);
         goto out;
     }
     rc = h->template_render(st->body, st->body_len, vars, body, why, sizeof(why));
     if (rc != 0) {
         /* The template compiled at start-up: what fails now fails for this message. */
-        set_err(out->error, out->error_cap, "http.body: %s", why);
-        rc = HUB_DELIVER_FAIL;
+        rc = kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL, "http.body: %s", why);
         goto out;
     }
-    size_t n = st->nheaders;
-    memcpy(hdrs, st->headers, n * sizeof(hdrs[0]));
-    if (!st->has_content_type)
-        hdrs[n++] = (hub_http_header){"Content-Type", st->body_json ? "application/json"
-                                                                    : "text/plain; charset=utf-8"};
-    hdrs[n++] = (hub_http_header){"Idempotency-Key", in->message_id};
-    hub_http_request req = {sizeof(req), (uint32_t)n,       "POST",         st->url,
-                            hdrs,        h->out_view(body), st->timeout_ms, 0};
-    hub_http_response res = {sizeof(res), 0, NULL, 0};
-    rc = deliver_code(h->http_request(&req, &res, out->error, out->error_cap));
+    const char *type = st->has_content_type ? NULL
+                       : st->body_json      ? "application/json"
+                                            : "text/plain; charset=utf-8";
+    hub_http_response res;
+    rc = kit_http_post(h, st->url, &st->headers, type, in->message_id, h->out_view(body),
+                       st->timeout_ms, &res, out->error, out->error_cap);
     if (rc == HUB_DELIVER_RETRY && res.retry_after_ms > 0)
         out->retry_after_ms = res.retry_after_ms;
 out:
@@ -928,21 +543,16 @@ static int sms_deliver(void *state, const hub_deliver_in *in, hub_deliver_out *o
     const char *phone = json_string_value(json_object_get(in->recipient, "phone"));
     artifact a = {0};
     int rc;
-    if (phone == NULL || phone[0] == '\0') {
-        set_err(out->error, out->error_cap, "no phone number");
-        return HUB_DELIVER_FAIL;
-    }
-    if (!e164(phone)) {
-        set_err(out->error, out->error_cap, "the phone number is not E.164 (+ and 8 to 15 digits)");
-        return HUB_DELIVER_FAIL;
-    }
-    if (in->message_id == NULL || in->message_id[0] == '\0') {
-        set_err(out->error, out->error_cap, "no message id");
-        return HUB_DELIVER_FAIL;
-    }
+    if (phone == NULL || phone[0] == '\0')
+        return kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL, "no phone number");
+    if (!e164(phone))
+        return kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL,
+                       "the phone number is not E.164 (+ and 8 to 15 digits)");
+    if (in->message_id == NULL || in->message_id[0] == '\0')
+        return kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL, "no message id");
     if (artifact_read(in->artifact, &a) != 0) {
-        set_err(out->error, out->error_cap, "the artifact is not an sms artifact");
-        rc = HUB_DELIVER_FAIL;
+        rc = kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL,
+                     "the artifact is not an sms artifact");
     } else if (st->driver == DRIVER_HTTP) {
         rc = deliver_http(st, in, &a, out);
     } else {
@@ -973,8 +583,5 @@ static const hub_plugin sms_plugin = {
 
 int omnihub_plugin_entry(const hub_host_api *host, uint32_t abi_major, const hub_plugin **out)
 {
-    if (abi_major != OMNIHUB_PLUGIN_ABI_MAJOR || host == NULL || !HUB_PLUGIN_HAS(host, out_free))
-        return HUB_PLUGIN_EINVAL;
-    *out = &sms_plugin;
-    return 0;
+    return kit_plugin_entry(host, abi_major, &sms_plugin, out);
 }

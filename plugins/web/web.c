@@ -19,10 +19,10 @@
  */
 #include <jansson.h>
 #include <omnihub/plugin.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/kit.h"
 
 #define SUMMARY_CHARS 200
 #define SUMMARY_BUF   (SUMMARY_CHARS * 4 + 8)
@@ -33,21 +33,16 @@ enum { DRIVER_INBOX, DRIVER_OUTBOX };
 
 /* ---- the field schema ---------------------------------------------------------------------- */
 
-#define FIELD(kind, name, req, max, desc)                                                          \
-    {                                                                                              \
-        sizeof(hub_plugin_field), kind, name, req, 0, max, desc                                    \
-    }
-
 static const hub_plugin_field f_title =
-    FIELD(HUB_FIELD_TEXT, "title", 1, 500, "the message's title (og:title)");
+    KIT_FIELD(HUB_FIELD_TEXT, "title", 1, 500, "the message's title (og:title)");
 static const hub_plugin_field f_html =
-    FIELD(HUB_FIELD_HTML, "html", 1, 1024 * 1024, "the message as an HTML fragment");
-static const hub_plugin_field f_summary =
-    FIELD(HUB_FIELD_TEXT, "summary", 0, 2000, "a short text (og:description); derived when absent");
+    KIT_FIELD(HUB_FIELD_HTML, "html", 1, 1024 * 1024, "the message as an HTML fragment");
+static const hub_plugin_field f_summary = KIT_FIELD(
+    HUB_FIELD_TEXT, "summary", 0, 2000, "a short text (og:description); derived when absent");
 static const hub_plugin_field f_image =
-    FIELD(HUB_FIELD_URL, "image", 0, 2048, "an http(s) or relative image URL (og:image)");
+    KIT_FIELD(HUB_FIELD_URL, "image", 0, 2048, "an http(s) or relative image URL (og:image)");
 static const hub_plugin_field f_url =
-    FIELD(HUB_FIELD_URL, "url", 0, 2048, "where the message links to (og:url)");
+    KIT_FIELD(HUB_FIELD_URL, "url", 0, 2048, "where the message links to (og:url)");
 
 static const hub_plugin_field *const field_list[NFIELDS] = {&f_title, &f_html, &f_summary, &f_image,
                                                             &f_url};
@@ -71,51 +66,32 @@ static void web_free(void *state)
     }
 }
 
-static int cfg_err(char *err, size_t errcap, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int cfg_err(char *err, size_t errcap, int rc, const char *fmt, ...)
-{
-    if (err != NULL && errcap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errcap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
+/* The keys are read in the file's order, so the first bad one is the one named. */
 static int parse_config(web_state *st, const json_t *cfg, char *err, size_t errcap)
 {
+    static const char *const drivers[] = {"inbox", "outbox", NULL}; /* DRIVER_* order */
     const char *key;
     json_t *v;
     if (cfg == NULL)
         return 0;
     if (!json_is_object(cfg))
-        return cfg_err(err, errcap, HUB_PLUGIN_EINVAL, "channels.web: must be an object");
+        return kit_err(err, errcap, HUB_PLUGIN_EINVAL, "channels.web: must be an object");
     json_object_foreach((json_t *)cfg, key, v)
     {
+        int rc = 0;
         if (strcmp(key, "driver") == 0) {
-            const char *d = json_string_value(v);
-            if (d == NULL || (strcmp(d, "inbox") != 0 && strcmp(d, "outbox") != 0))
-                return cfg_err(err, errcap, HUB_PLUGIN_EINVAL,
-                               "channels.web.driver: must be \"inbox\" or \"outbox\"");
-            st->driver = strcmp(d, "inbox") == 0 ? DRIVER_INBOX : DRIVER_OUTBOX;
+            st->driver = kit_string_enum(v, drivers);
+            if (st->driver < 0)
+                rc = kit_err(err, errcap, HUB_PLUGIN_EINVAL,
+                             "channels.web.driver: must be \"inbox\" or \"outbox\"");
         } else if (strcmp(key, "site_name") == 0) {
-            if (!json_is_string(v) && !json_is_null(v))
-                return cfg_err(err, errcap, HUB_PLUGIN_EINVAL,
-                               "channels.web.site_name: must be a string or null");
-            free(st->site_name);
-            st->site_name = NULL;
-            if (json_is_string(v)) {
-                size_t n = json_string_length(v);
-                if ((st->site_name = malloc(n + 1)) == NULL)
-                    return cfg_err(err, errcap, HUB_PLUGIN_ENOMEM, "out of memory");
-                memcpy(st->site_name, json_string_value(v), n + 1);
-            }
+            rc = kit_string_or_null(v, "channels.web", "site_name", &st->site_name, err, errcap);
         } else {
-            return cfg_err(err, errcap, HUB_PLUGIN_EINVAL, "channels.web: unknown key \"%.64s\"",
-                           key);
+            rc =
+                kit_err(err, errcap, HUB_PLUGIN_EINVAL, "channels.web: unknown key \"%.64s\"", key);
         }
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -124,7 +100,7 @@ static int web_create(const hub_plugin_create_in *in, void **state, char *err, s
 {
     web_state *st = calloc(1, sizeof(*st));
     if (st == NULL)
-        return cfg_err(err, errcap, HUB_PLUGIN_ENOMEM, "out of memory");
+        return kit_err(err, errcap, HUB_PLUGIN_ENOMEM, "out of memory");
     st->host = in->host;
     st->driver = DRIVER_INBOX;
     int rc = parse_config(st, in->config, err, errcap);
@@ -144,35 +120,6 @@ static const hub_plugin_schema *web_fields(void *state)
 
 /* ---- text helpers -------------------------------------------------------------------------- */
 
-/* The length of the well-formed UTF-8 sequence at p (n bytes available), 0 if malformed. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char b = p[0];
-    size_t k = b < 0x80                 ? 1
-               : b >= 0xC2 && b <= 0xDF ? 2
-               : b >= 0xE0 && b <= 0xEF ? 3
-               : b >= 0xF0 && b <= 0xF4 ? 4
-                                        : 0;
-    if (k == 0 || n < k)
-        return 0;
-    for (size_t i = 1; i < k; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    if ((b == 0xE0 && p[1] < 0xA0) || (b == 0xED && p[1] > 0x9F) || (b == 0xF0 && p[1] < 0x90) ||
-        (b == 0xF4 && p[1] > 0x8F))
-        return 0;
-    return k;
-}
-
-static int utf8_valid(hub_str s)
-{
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    for (size_t i = 0, k; i < s.len; i += k)
-        if ((k = utf8_seq(p + i, s.len - i)) == 0)
-            return 0;
-    return 1;
-}
-
 /* White space for summaries: ASCII white space and U+00A0 (what &nbsp; decodes to). */
 static int is_space(const unsigned char *p, size_t k)
 {
@@ -188,11 +135,6 @@ static int blank(hub_str s)
     return 1;
 }
 
-static int present(hub_str s)
-{
-    return s.ptr != NULL && s.len > 0;
-}
-
 /*
  * The summary of a text, into out (SUMMARY_BUF bytes): white space runs become one space,
  * the ends are trimmed. A text longer than SUMMARY_CHARS characters (code points, never a
@@ -206,7 +148,7 @@ static size_t derive_summary(const char *text, size_t len, char *out)
     size_t o = 0, nch = 0, i = 0, k;
     int space = 0, more = 0;
     for (; i < len && !more; i += k) {
-        if ((k = utf8_seq(p + i, len - i)) == 0) {
+        if ((k = kit_utf8_seq(p + i, len - i)) == 0) {
             k = 1;
             continue;
         }
@@ -250,20 +192,14 @@ static size_t derive_summary(const char *text, size_t len, char *out)
 static const char *url_refusal(hub_str u)
 {
     size_t i = 0;
-    for (size_t b = 0; b < u.len; b++) {
-        unsigned char c = (unsigned char)u.ptr[b];
-        if (c <= 0x20 || c == 0x7F)
-            return "must not contain spaces or control characters";
-    }
+    if (kit_has_space_or_control(u.ptr, u.len))
+        return "must not contain spaces or control characters";
     while (i < u.len && u.ptr[i] != ':' && u.ptr[i] != '/' && u.ptr[i] != '?' && u.ptr[i] != '#')
         i++;
     if (i == u.len || u.ptr[i] != ':')
-        return NULL;
-    int web = (i == 4 && (u.ptr[0] | 0x20) == 'h' && (u.ptr[1] | 0x20) == 't' &&
-               (u.ptr[2] | 0x20) == 't' && (u.ptr[3] | 0x20) == 'p') ||
-              (i == 5 && (u.ptr[0] | 0x20) == 'h' && (u.ptr[1] | 0x20) == 't' &&
-               (u.ptr[2] | 0x20) == 't' && (u.ptr[3] | 0x20) == 'p' && (u.ptr[4] | 0x20) == 's');
-    if (web && u.len - i >= 3 && memcmp(u.ptr + i, "://", 3) == 0)
+        return NULL; /* no scheme: a relative reference */
+    if ((kit_scheme_is(u.ptr, i, "http") || kit_scheme_is(u.ptr, i, "https")) && u.len - i >= 3 &&
+        memcmp(u.ptr + i, "://", 3) == 0)
         return NULL;
     return "must be an http:// or https:// URL or a relative one";
 }
@@ -279,9 +215,9 @@ static int check_fields(const web_state *st, const hub_render_in *in, hub_report
         const char *why = NULL;
         if (i == F_TITLE && blank(s))
             why = "is empty";
-        else if (present(s) && !utf8_valid(s))
+        else if (kit_present(s) && !kit_utf8_valid(s.ptr, s.len))
             why = "is not valid UTF-8";
-        else if ((i == F_IMAGE || i == F_URL) && present(s))
+        else if ((i == F_IMAGE || i == F_URL) && kit_present(s))
             why = url_refusal(s);
         if (why != NULL) {
             st->host->report_problem(r, field_names[i], "%s", why);
@@ -322,7 +258,7 @@ static int sanitize(const web_state *st, hub_str html, hub_report *r, hub_out **
 static int summary_of(const web_state *st, const hub_render_in *in, hub_str html, char *buf,
                       hub_str *out)
 {
-    if (present(in->fields[F_SUMMARY])) {
+    if (kit_present(in->fields[F_SUMMARY])) {
         *out = in->fields[F_SUMMARY];
         return 0;
     }
@@ -342,57 +278,33 @@ static int summary_of(const web_state *st, const hub_render_in *in, hub_str html
     return rc;
 }
 
-/* Appends JSON text while no append has failed. */
-typedef struct emitter {
-    const hub_host_api *h;
-    hub_out *out;
-    int rc;
-} emitter;
-
-static void lit(emitter *e, const char *s)
-{
-    if (e->rc == 0)
-        e->rc = e->h->out_append(e->out, s, strlen(s));
-}
-
-static void str(emitter *e, hub_str s)
-{
-    if (e->rc == 0)
-        e->rc = e->h->out_json_string(e->out, s.ptr != NULL ? s.ptr : "", s.len);
-}
-
 /* ,"name":"value" when s is present; ,"name":null otherwise when with_null. */
-static void member(emitter *e, const char *name, hub_str s, int with_null)
+static void member(kit_emit *e, const char *name, hub_str s, int with_null)
 {
-    if (!present(s) && !with_null)
-        return;
-    lit(e, name);
-    if (present(s))
-        str(e, s);
-    else
-        lit(e, "null");
+    if (kit_present(s) || with_null)
+        kit_emit_member(e, name, kit_present(s) ? s.ptr : NULL, s.len);
 }
 
 static int emit(const web_state *st, const hub_render_in *in, hub_str html, hub_str summary,
                 hub_out *out)
 {
-    emitter e = {st->host, out, 0};
+    kit_emit e = {st->host, out, 0};
     hub_str image = in->fields[F_IMAGE], url = in->fields[F_URL];
     hub_str site = {st->site_name, st->site_name != NULL ? strlen(st->site_name) : 0};
-    lit(&e, "{\"title\":");
-    str(&e, in->fields[F_TITLE]);
-    lit(&e, ",\"html\":");
-    str(&e, html);
+    kit_emit_raw(&e, "{\"title\":");
+    kit_emit_string(&e, in->fields[F_TITLE].ptr, in->fields[F_TITLE].len);
+    kit_emit_raw(&e, ",\"html\":");
+    kit_emit_string(&e, html.ptr, html.len);
     member(&e, ",\"summary\":", summary, 1);
     member(&e, ",\"image\":", image, 1);
     member(&e, ",\"url\":", url, 1);
-    lit(&e, ",\"og\":{\"og:type\":\"article\",\"og:title\":");
-    str(&e, in->fields[F_TITLE]);
+    kit_emit_raw(&e, ",\"og\":{\"og:type\":\"article\",\"og:title\":");
+    kit_emit_string(&e, in->fields[F_TITLE].ptr, in->fields[F_TITLE].len);
     member(&e, ",\"og:description\":", summary, 0);
     member(&e, ",\"og:image\":", image, 0);
     member(&e, ",\"og:url\":", url, 0);
     member(&e, ",\"og:site_name\":", site, 0);
-    lit(&e, "}}");
+    kit_emit_raw(&e, "}}");
     return e.rc;
 }
 
@@ -433,21 +345,10 @@ static int web_render(void *state, const hub_render_in *in, hub_out *artifact, h
 static int web_deliver(void *state, const hub_deliver_in *in, hub_deliver_out *out)
 {
     const web_state *st = state;
-    char err[256] = "";
-    int rc = HUB_DELIVER_FAIL;
-    if (in->message_id != NULL && in->artifact.ptr != NULL)
-        rc = st->host->outbox_write("web", in->message_id, ".json", in->artifact.ptr,
-                                    in->artifact.len, err, sizeof(err));
-    else
-        snprintf(err, sizeof(err), "no message id or artifact");
-    /* outbox_write answers with deliver codes; a negative code is an I/O failure. */
-    if (rc == HUB_PLUGIN_EINVAL)
-        rc = HUB_DELIVER_FAIL;
-    else if (rc != HUB_DELIVER_OK && rc != HUB_DELIVER_FAIL)
-        rc = HUB_DELIVER_RETRY;
-    if (rc != HUB_DELIVER_OK && out->error != NULL && out->error_cap > 0)
-        snprintf(out->error, out->error_cap, "%s", err);
-    return rc;
+    if (in->message_id == NULL || in->artifact.ptr == NULL)
+        return kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL, "no message id or artifact");
+    return kit_outbox_write(st->host, "web", in->message_id, ".json", in->artifact.ptr,
+                            in->artifact.len, out);
 }
 
 /* ---- the entry point ----------------------------------------------------------------------- */
@@ -469,9 +370,5 @@ static const hub_plugin web_plugin = {
 
 int omnihub_plugin_entry(const hub_host_api *host, uint32_t abi_major, const hub_plugin **out)
 {
-    if (host == NULL || out == NULL || abi_major != OMNIHUB_PLUGIN_ABI_MAJOR ||
-        !HUB_PLUGIN_HAS(host, out_free))
-        return HUB_PLUGIN_EINVAL;
-    *out = &web_plugin;
-    return 0;
+    return kit_plugin_entry(host, abi_major, &web_plugin, out);
 }
