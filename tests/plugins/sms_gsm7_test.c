@@ -1,18 +1,14 @@
 /* The sms plugin's counting, on hand-checked cases: the GSM-7 tables, UCS-2, and segment
  * boundaries including escape sequences and surrogate pairs that must not be split. */
 #include "gsm7.h"
+#include "repeat.h"
 #include "test.h"
 
-static char big[4096];
-
-/* n copies of the UTF-8 sequence u, then the rest of the arguments' text. */
+/* n copies of the UTF-8 sequence u, then tail; in a static buffer. */
 static const char *rep(const char *u, size_t n, const char *tail)
 {
-    size_t k = 0, ul = strlen(u);
-    for (size_t i = 0; i < n && k + ul < sizeof(big) - 64; i++, k += ul)
-        memcpy(big + k, u, ul);
-    snprintf(big + k, sizeof(big) - k, "%s", tail);
-    return big;
+    static char big[4096];
+    return repeat_into(big, sizeof(big), u, n, tail);
 }
 
 static sms_count count(const char *s)

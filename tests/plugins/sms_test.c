@@ -4,91 +4,28 @@
  * the warnings and problems of validate() and render(), configuration refusals naming the
  * key, and deliver() to the outbox and to a stub HTTP gateway.
  */
-#include <jansson.h>
-#include <stdint.h>
-
-#include "plugin/plugin.h"
-#include "test.h"
+#include "plugin_fixture.h"
 
 #define PREFIX "/variants/0/content/en/sms"
 
-static char so_path[1024];
-
-/* ---- a stub HTTP gateway (the app's driver): records the request, answers as told ------- */
-
-static struct {
-    int calls;
-    char method[16];
-    char url[256];
-    char headers[1024]; /* "Name: value\n" each, in order */
-    char body[4096];
-    uint32_t timeout_ms;
-    int answer;              /* what to return */
-    const char *answer_err;  /* what to write into err */
-    int64_t answer_retry_ms; /* res->retry_after_ms */
-} gw;
-
-static int stub_http(void *ctx, const hub_http_request *req, hub_http_response *res, char *err,
-                     size_t errcap)
-{
-    size_t n = 0;
-    gw.calls++;
-    snprintf(gw.method, sizeof(gw.method), "%s", req->method);
-    snprintf(gw.url, sizeof(gw.url), "%s", req->url);
-    gw.headers[0] = '\0';
-    for (uint32_t i = 0; i < req->nheaders; i++)
-        n += (size_t)snprintf(gw.headers + n, sizeof(gw.headers) - n, "%s: %s\n",
-                              req->headers[i].name, req->headers[i].value);
-    snprintf(gw.body, sizeof(gw.body), "%.*s", (int)req->body.len, req->body.ptr);
-    gw.timeout_ms = req->timeout_ms;
-    res->status = gw.answer == HUB_DELIVER_OK ? 200 : 503;
-    res->retry_after_ms = gw.answer_retry_ms;
-    if (gw.answer_err != NULL)
-        snprintf(err, errcap, "%s", gw.answer_err);
-    return gw.answer;
-}
+static plug_gw gw; /* the app's HTTP driver */
+static plug sms = {.name = "sms", .services = {NULL, plug_gw_http, &gw}};
+static plug_msg msg = {.item = "onboarding/welcome", /* main() sets .recipient */
+                       .variant = "control",
+                       .locale = "en",
+                       .message_id = "msg-1",
+                       .now_ms = 1700000000000,
+                       .prefix = PREFIX};
+static plug_call cur; /* the last render or validate */
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
-static hub_plugins *plugins;
-static const hub_channel *ch;
-static char data_dir[512];
-static char refusal[700];
-
 /* Loads the plugin with `config` (JSON text) as channels.sms; 0 when the channel loaded,
- * else -1 with the loader's refusal in `refusal`. Frees what the previous call loaded. */
+ * else -1 with the loader's refusal in sms.refusal. Frees what the previous call loaded. */
 static int load(const char *config)
 {
-    json_error_t je;
-    json_t *conf = json_loads(config, 0, &je);
-    json_t *channels = json_object();
-    const char *paths[] = {so_path};
-    hub_error err;
-    hub_plugins_free(plugins);
-    plugins = NULL;
-    ch = NULL;
-    refusal[0] = '\0';
-    if (conf == NULL || channels == NULL) {
-        fprintf(stderr, "bad test config %s: %s\n", config, je.text);
-        abort();
-    }
-    json_object_set_new(channels, "sms", conf);
-    snprintf(data_dir, sizeof(data_dir), "%s", test_tmpdir("sms"));
-    hub_plugins_config cfg = {.paths = paths,
-                              .npaths = 1,
-                              .channels = channels,
-                              .data_dir = data_dir,
-                              .services = {NULL, stub_http, NULL}};
-    hub_error_init(&err);
-    int rc = hub_plugins_load(&cfg, &plugins, &err);
-    hub_error_clear(&err);
-    json_decref(channels);
-    if (rc != 0)
-        return -1;
-    ch = hub_plugins_find(plugins, "sms", 3);
-    if (hub_plugins_refused_count(plugins) > 0)
-        snprintf(refusal, sizeof(refusal), "%s", hub_plugins_refusal(plugins, 0));
-    return ch != NULL ? 0 : -1;
+    plug_load(&sms, config);
+    return sms.ch != NULL ? 0 : -1;
 }
 
 /* 1 if the configuration is refused with a reason that contains `why`. */
@@ -98,8 +35,8 @@ static int refused(const char *config, const char *why)
         fprintf(stderr, "config %s was accepted\n", config);
         return 0;
     }
-    if (strstr(refusal, "create failed: ") == NULL || strstr(refusal, why) == NULL) {
-        fprintf(stderr, "config %s: refusal \"%s\" lacks \"%s\"\n", config, refusal, why);
+    if (strstr(sms.refusal, "create failed: ") == NULL || strstr(sms.refusal, why) == NULL) {
+        fprintf(stderr, "config %s: refusal \"%s\" lacks \"%s\"\n", config, sms.refusal, why);
         return 0;
     }
     return 1;
@@ -107,101 +44,47 @@ static int refused(const char *config, const char *why)
 
 /* ---- validate and render ------------------------------------------------------------------ */
 
-static hub_buf art;
-static json_t *warnings;
-static hub_problems problems;
-static json_t *recipient;
-
-static void reset(void)
-{
-    hub_buf_free(&art);
-    hub_buf_init(&art, 1 << 20);
-    json_decref(warnings);
-    warnings = json_array();
-    hub_problems_clear(&problems);
-}
-
-static hub_render_in render_in(const hub_str *field)
-{
-    return (hub_render_in){
-        sizeof(hub_render_in), 1, field, "onboarding/welcome", "control", "en", recipient, "msg-1",
-        1700000000000};
-}
-
-static int render_n(const char *text, size_t len)
+/* Renders (or validates) the text field, len bytes of text; into cur. */
+static int run(int validate, const char *text, size_t len)
 {
     hub_str f = {text, len};
-    hub_render_in in = render_in(&f);
-    hub_error err;
-    reset(); /* before rep takes the new warnings array */
-    hub_channel_report rep = {&problems, PREFIX, NULL, warnings};
-    hub_error_init(&err);
-    int rc = hub_channel_render(ch, &in, &art, 1, &rep, &err);
-    hub_error_clear(&err);
-    return rc;
+    plug_call_free(&cur);
+    plug_run(&cur, sms.ch, validate, &msg, &f);
+    return cur.rc;
 }
 
 static int render(const char *text)
 {
-    return render_n(text, strlen(text));
+    return run(PLUG_RENDER, text, strlen(text));
 }
 
 /* validate() of a field value; text NULL: the field resolved to nothing. */
 static int validate(const char *text)
 {
-    hub_str f = {text, text != NULL ? strlen(text) : 0};
-    hub_render_in in = render_in(&f);
-    in.recipient = NULL;
-    in.message_id = "validate";
-    reset();
-    hub_channel_report rep = {&problems, PREFIX, NULL, warnings};
-    return hub_channel_validate(ch, &in, &rep);
+    return run(PLUG_VALIDATE, text, text != NULL ? strlen(text) : 0);
 }
 
 static const char *artifact(void)
 {
-    return art.data != NULL ? art.data : "";
+    return cur.artifact.data != NULL ? cur.artifact.data : "";
 }
 
-/* Warning i is {code, message}. */
+/* Warning i (problem i) of the last call is exactly this; else 0, said on stderr. */
 static int warn_is(size_t i, const char *code, const char *message)
 {
-    json_t *w = json_array_get(warnings, i);
-    const char *c = json_string_value(json_object_get(w, "code"));
-    const char *m = json_string_value(json_object_get(w, "message"));
-    if (c == NULL || m == NULL || strcmp(c, code) != 0 || strcmp(m, message) != 0) {
-        fprintf(stderr, "warning %zu: [%s] %s\n   wanted [%s] %s\n", i, c ? c : "(none)",
-                m ? m : "", code, message);
-        return 0;
-    }
-    return 1;
+    return plug_warning_is(&cur, i, code, message);
 }
 
 static int problem_is(size_t i, const char *path, const char *message)
 {
-    if (i >= problems.count) {
-        fprintf(stderr, "no problem %zu; wanted %s: %s\n", i, path, message);
-        return 0;
-    }
-    if (strcmp(problems.items[i].path, path) != 0 ||
-        strcmp(problems.items[i].message, message) != 0) {
-        fprintf(stderr, "problem %zu: %s: %s\n   wanted %s: %s\n", i, problems.items[i].path,
-                problems.items[i].message, path, message);
-        return 0;
-    }
-    return 1;
+    return plug_problem_is(&cur, i, path, message);
 }
 
-static char big[8192];
-
-/* n copies of the UTF-8 sequence u, then tail; in `big`. */
+/* n copies of the UTF-8 sequence u, then tail; in a static buffer. */
 static const char *rep(const char *u, size_t n, const char *tail)
 {
-    size_t k = 0, ul = strlen(u);
-    for (size_t i = 0; i < n && k + ul < sizeof(big) - 256; i++, k += ul)
-        memcpy(big + k, u, ul);
-    snprintf(big + k, sizeof(big) - k, "%s", tail);
-    return big;
+    static char big[8192];
+    return repeat_into(big, sizeof(big), u, n, tail);
 }
 
 static char want[10000];
@@ -229,9 +112,9 @@ static void test_gsm7_artifacts(void)
 {
     REQUIRE(load("{}") == 0);
     RENDERS(rep("a", 160, ""), "GSM-7", 160, 1, "");
-    CHECK(json_array_size(warnings) == 0);
+    CHECK(json_array_size(cur.warnings) == 0);
     RENDERS(rep("a", 161, ""), "GSM-7", 161, 2, "");
-    CHECK(json_array_size(warnings) == 1);
+    CHECK(json_array_size(cur.warnings) == 1);
     CHECK(warn_is(0, "sms_segments", "2 segments (GSM-7): 161 characters, 153 per segment"));
     RENDERS("€", "GSM-7", 2, 1, "");
     RENDERS("5 € only", "GSM-7", 9, 1, "");
@@ -239,7 +122,7 @@ static void test_gsm7_artifacts(void)
     RENDERS(rep("a", 158, "~"), "GSM-7", 160, 1, "");
     RENDERS(rep("a", 159, "["), "GSM-7", 161, 2, ""); /* the escape tips it over */
     RENDERS("Café à Zürich", "GSM-7", 13, 1, "");     /* é à ü are in the basic table */
-    CHECK(json_array_size(warnings) == 0);
+    CHECK(json_array_size(cur.warnings) == 0);
     RENDERS(rep("a", 306, ""), "GSM-7", 306, 2, ""); /* 153 x 2 */
     RENDERS(rep("a", 307, ""), "GSM-7", 307, 3, "");
     CHECK(warn_is(0, "sms_segments", "3 segments (GSM-7): 307 characters, 153 per segment"));
@@ -250,7 +133,7 @@ static void test_ucs2_artifacts(void)
     REQUIRE(load("{}") == 0);
     /* The emoji is a surrogate pair: H, i, space and two units. */
     RENDERS("Hi 😀", "UCS-2", 5, 1, "\"😀\"");
-    CHECK(json_array_size(warnings) == 1);
+    CHECK(json_array_size(cur.warnings) == 1);
     CHECK(warn_is(0, "sms_ucs2",
                   "\"😀\" (U+1F600) forces UCS-2: 70 characters per segment instead of 160"));
     RENDERS("Crêpe", "UCS-2", 5, 1, "\"ê\""); /* é is GSM-7, ê is not */
@@ -258,11 +141,11 @@ static void test_ucs2_artifacts(void)
                   "\"ê\" (U+00EA) forces UCS-2: 70 characters per segment instead of 160"));
     /* Chinese: every character forces UCS-2, the only encoding it has: no sms_ucs2. */
     RENDERS("你好世界", "UCS-2", 4, 1, "\"你\",\"好\",\"世\",\"界\"");
-    CHECK(json_array_size(warnings) == 0);
+    CHECK(json_array_size(cur.warnings) == 0);
     RENDERS(rep("ç", 70, ""), "UCS-2", 70, 1, "\"ç\""); /* ç is not GSM-7 (Ç is) */
-    CHECK(json_array_size(warnings) == 0);
+    CHECK(json_array_size(cur.warnings) == 0);
     RENDERS(rep("ç", 71, ""), "UCS-2", 71, 2, "\"ç\"");
-    CHECK(json_array_size(warnings) == 1);
+    CHECK(json_array_size(cur.warnings) == 1);
     CHECK(warn_is(0, "sms_segments", "2 segments (UCS-2): 71 characters, 67 per segment"));
     RENDERS(rep("a", 68, "😀"), "UCS-2", 70, 1, "\"😀\"");
     RENDERS(rep("a", 69, "😀"), "UCS-2", 71, 2, "\"😀\"");
@@ -270,7 +153,7 @@ static void test_ucs2_artifacts(void)
     RENDERS(rep("ç", 135, ""), "UCS-2", 135, 3, "\"ç\"");
     /* One ê makes 71 characters two segments, where 70 septets would take one. */
     RENDERS(rep("a", 70, "ê"), "UCS-2", 71, 2, "\"ê\"");
-    CHECK(json_array_size(warnings) == 2);
+    CHECK(json_array_size(cur.warnings) == 2);
     CHECK(warn_is(0, "sms_ucs2",
                   "\"ê\" (U+00EA) forces UCS-2: 70 characters per segment instead of 160; "
                   "without it the message takes 1 segment instead of 2"));
@@ -286,7 +169,7 @@ static void test_unicode_characters(void)
     CHECK(render("’Hi’ 😀 ’ a\tb") == 0);
     CHECK_STR(artifact(), "{\"text\":\"’Hi’ 😀 ’ a\\tb\",\"encoding\":\"UCS-2\",\"characters\":13,"
                           "\"segments\":1,\"unicode_characters\":[\"’\",\"😀\",\"\\u0009\"]}");
-    CHECK(json_array_size(warnings) == 1);
+    CHECK(json_array_size(cur.warnings) == 1);
     CHECK(warn_is(0, "sms_ucs2",
                   "\"’\" (U+2019), \"😀\" (U+1F600), U+0009 force UCS-2: 70 characters per "
                   "segment instead of 160"));
@@ -319,22 +202,22 @@ static void test_max_segments(void)
 {
     REQUIRE(load("{\"max_segments\": 2}") == 0);
     CHECK(validate(rep("a", 307, "")) == 0);
-    CHECK(problems.count == 1);
+    CHECK(cur.problems.count == 1);
     CHECK(problem_is(0, PREFIX "/text", "3 segments (GSM-7), at most 2 allowed"));
     CHECK(warn_is(0, "sms_segments", "3 segments (GSM-7): 307 characters, 153 per segment"));
     CHECK(render(rep("a", 307, "")) == HUB_EINVAL);
-    CHECK(art.len == 0);
-    CHECK(problems.count == 1);
+    CHECK(cur.artifact.len == 0);
+    CHECK(cur.problems.count == 1);
     CHECK(problem_is(0, PREFIX "/text", "3 segments (GSM-7), at most 2 allowed"));
     RENDERS(rep("a", 306, ""), "GSM-7", 306, 2, "");
-    CHECK(problems.count == 0);
+    CHECK(cur.problems.count == 0);
     CHECK(render(rep("ç", 135, "")) == HUB_EINVAL);
     CHECK(problem_is(0, PREFIX "/text", "3 segments (UCS-2), at most 2 allowed"));
-    CHECK(validate(rep("ç", 134, "")) == 0 && problems.count == 0);
+    CHECK(validate(rep("ç", 134, "")) == 0 && cur.problems.count == 0);
 
     /* The default is 10. */
     REQUIRE(load("{}") == 0);
-    CHECK(render(rep("a", 1530, "")) == 0 && problems.count == 0);
+    CHECK(render(rep("a", 1530, "")) == 0 && cur.problems.count == 0);
     CHECK(render(rep("a", 1531, "")) == HUB_EINVAL);
     CHECK(problem_is(0, PREFIX "/text", "11 segments (GSM-7), at most 10 allowed"));
 }
@@ -354,12 +237,12 @@ static void test_require_stop(void)
     REQUIRE(load("{\"require_stop\": true, \"stop_keywords\": [\"STOP\", \"ARRET\"]}") == 0);
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         CHECK(validate(ok[i]) == 0);
-        CHECK(problems.count == 0);
+        CHECK(cur.problems.count == 0);
         CHECK(render(ok[i]) == 0);
     }
     for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
         CHECK(validate(missing[i]) == 0);
-        CHECK(problems.count == 1);
+        CHECK(cur.problems.count == 1);
         CHECK(problem_is(0, PREFIX "/text",
                          "the text must contain an opt-out keyword as a word (require_stop): "
                          "STOP, ARRET"));
@@ -384,14 +267,14 @@ static void test_bad_text(void)
     CHECK(problem_is(0, PREFIX "/text", "the text is not valid UTF-8"));
     CHECK(render(" \n ") == HUB_EINVAL);
     CHECK(problem_is(0, PREFIX "/text", "the text is empty after rendering"));
-    CHECK(render_n(NULL, 0) == HUB_EINVAL);
+    CHECK(run(PLUG_RENDER, NULL, 0) == HUB_EINVAL);
     CHECK(problem_is(0, PREFIX "/text", "the text is empty after rendering"));
     /* At publish the variables are empty: an empty text is a warning, not a refusal. */
     CHECK(validate(NULL) == 0);
-    CHECK(problems.count == 0);
+    CHECK(cur.problems.count == 0);
     CHECK(warn_is(0, "sms_empty", "the text is empty when its variables are empty"));
     /* validate() warns as render() does. */
-    CHECK(validate("Crêpe") == 0 && problems.count == 0);
+    CHECK(validate("Crêpe") == 0 && cur.problems.count == 0);
     CHECK(warn_is(0, "sms_ucs2",
                   "\"ê\" (U+00EA) forces UCS-2: 70 characters per segment instead of 160"));
 }
@@ -439,49 +322,32 @@ static void test_config_errors(void)
 static char derr[256];
 static int64_t dretry;
 
+/* Delivers the last artifact to recipient_json as message_id. */
 static int deliver(const char *message_id, const char *recipient_json)
 {
-    json_t *r = recipient_json != NULL ? json_loads(recipient_json, 0, NULL) : NULL;
-    hub_deliver_in in = {sizeof(in), 1, {art.data, art.len}, r, message_id};
-    dretry = -1;
-    int rc = hub_channel_deliver(ch, &in, derr, sizeof(derr), &dretry);
-    json_decref(r);
-    return rc;
-}
-
-static char *read_file(const char *path)
-{
-    static char buf[8192];
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
+    return plug_deliver(sms.ch, cur.artifact.data, cur.artifact.len, recipient_json, message_id,
+                        derr, sizeof(derr), &dretry);
 }
 
 static void test_outbox(void)
 {
-    char path[1024];
     REQUIRE(load("{\"sender\": \"BANK\"}") == 0);
     REQUIRE(render("Grüß Gott, 5 €") == 0);
     CHECK(deliver("msg-42", "{\"id\": \"cust-42\", \"phone\": \"+436641234567\"}") ==
           HUB_DELIVER_OK);
-    snprintf(path, sizeof(path), "%s/outbox/sms/msg-42.json", data_dir);
-    CHECK_STR(read_file(path), "{\"to\":\"+436641234567\",\"sender\":\"BANK\",\"text\":\"Grüß "
-                               "Gott, 5 €\",\"encoding\":\"GSM-7\",\"segments\":1,"
-                               "\"message_id\":\"msg-42\"}\n");
+    CHECK_STR(plug_outbox(&sms, "msg-42.json", NULL),
+              "{\"to\":\"+436641234567\",\"sender\":\"BANK\",\"text\":\"Grüß "
+              "Gott, 5 €\",\"encoding\":\"GSM-7\",\"segments\":1,"
+              "\"message_id\":\"msg-42\"}\n");
 
     REQUIRE(load("{}") == 0);
     REQUIRE(render(rep("ç", 71, "")) == 0);
     CHECK(deliver("msg-43", "{\"phone\": \"+12025550123\"}") == HUB_DELIVER_OK);
-    snprintf(path, sizeof(path), "%s/outbox/sms/msg-43.json", data_dir);
     snprintf(want, sizeof(want),
              "{\"to\":\"+12025550123\",\"sender\":null,\"text\":\"%s\",\"encoding\":\"UCS-2\","
              "\"segments\":2,\"message_id\":\"msg-43\"}\n",
              rep("ç", 71, ""));
-    CHECK_STR(read_file(path), want);
+    CHECK_STR(plug_outbox(&sms, "msg-43.json", NULL), want);
 
     /* Addresses: missing or not E.164 is permanent. */
     CHECK(deliver("msg-44", "{\"id\": \"cust-42\"}") == HUB_DELIVER_FAIL);
@@ -499,48 +365,51 @@ static void test_outbox(void)
         CHECK(strstr(derr, "E.164") != NULL);
     }
     CHECK(deliver("msg-44", "{\"phone\": \"+123456789\"}") == HUB_DELIVER_OK); /* 9 digits */
-    snprintf(path, sizeof(path), "%s/outbox/sms/msg-44.json", data_dir);
-    CHECK(read_file(path) != NULL);
+    CHECK(plug_outbox(&sms, "msg-44.json", NULL) != NULL);
     /* An artifact that is not the plugin's. */
-    hub_buf_reset(&art);
-    hub_buf_append_str(&art, "{\"text\": 1}");
+    hub_buf_reset(&cur.artifact);
+    hub_buf_append_str(&cur.artifact, "{\"text\": 1}");
     CHECK(deliver("msg-45", "{\"phone\": \"+12025550123\"}") == HUB_DELIVER_FAIL);
     CHECK_STR(derr, "the artifact is not an sms artifact");
+}
+
+/* Loads config, renders text and delivers it as message_id to recipient (JSON text) through
+ * a fresh stub gateway: OK, with the gateway's record in gw. */
+static void send_http(const char *config, const char *text, const char *message_id,
+                      const char *recipient)
+{
+    REQUIRE(load(config) == 0);
+    REQUIRE(render(text) == 0);
+    plug_gw_reset(&gw);
+    CHECK(deliver(message_id, recipient) == HUB_DELIVER_OK);
 }
 
 static void test_http(void)
 {
     const char *text = "Say \"hi\"\nbye €";
-    REQUIRE(load("{\"driver\": \"http\", \"sender\": \"BANK\", \"http\": {\"url\": "
-                 "\"http://127.0.0.1:9000/sms\", \"headers\": {\"Authorization\": \"Bearer t0k\"}, "
-                 "\"timeout_ms\": 2500}}") == 0);
-    REQUIRE(render(text) == 0);
-    memset(&gw, 0, sizeof(gw));
-    gw.answer = HUB_DELIVER_OK;
-    CHECK(deliver("msg-7", "{\"phone\": \"+436641234567\"}") == HUB_DELIVER_OK);
+    send_http("{\"driver\": \"http\", \"sender\": \"BANK\", \"http\": {\"url\": "
+              "\"http://127.0.0.1:9000/sms\", \"headers\": {\"Authorization\": \"Bearer t0k\"}, "
+              "\"timeout_ms\": 2500}}",
+              text, "msg-7", "{\"phone\": \"+436641234567\"}");
     CHECK(gw.calls == 1);
-    CHECK_STR(gw.method, "POST");
-    CHECK_STR(gw.url, "http://127.0.0.1:9000/sms");
-    CHECK(gw.timeout_ms == 2500);
-    CHECK_STR(gw.headers, "Authorization: Bearer t0k\nContent-Type: application/json\n"
-                          "Idempotency-Key: msg-7\n");
+    CHECK_STR(gw.req[0].method, "POST");
+    CHECK_STR(gw.req[0].url, "http://127.0.0.1:9000/sms");
+    CHECK(gw.req[0].timeout_ms == 2500);
+    CHECK_STR(gw.req[0].headers, "Authorization: Bearer t0k\nContent-Type: application/json\n"
+                                 "Idempotency-Key: msg-7\n");
     /* The default body, with the quote and the newline escaped for JSON. */
-    CHECK_STR(gw.body,
+    CHECK_STR(gw.req[0].body,
               "{\"to\":\"+436641234567\",\"text\":\"Say \\\"hi\\\"\\nbye €\",\"id\":\"msg-7\"}");
-    json_t *b = json_loads(gw.body, 0, NULL);
+    json_t *b = json_loads(gw.req[0].body, 0, NULL);
     CHECK_STR(json_string_value(json_object_get(b, "text")), text);
     json_decref(b);
 
     /* The gateway's classification passes through, with its Retry-After and reason. */
-    gw.answer = HUB_DELIVER_RETRY;
-    gw.answer_err = "HTTP 503";
-    gw.answer_retry_ms = 30000;
+    plug_gw_answer_all(&gw, (plug_gw_answer){HUB_DELIVER_RETRY, 503, 30000, "HTTP 503"});
     CHECK(deliver("msg-7", "{\"phone\": \"+436641234567\"}") == HUB_DELIVER_RETRY);
     CHECK(dretry == 30000);
     CHECK_STR(derr, "HTTP 503");
-    gw.answer = HUB_DELIVER_FAIL;
-    gw.answer_err = "HTTP 400";
-    gw.answer_retry_ms = 0;
+    plug_gw_answer_all(&gw, (plug_gw_answer){HUB_DELIVER_FAIL, 503, 0, "HTTP 400"});
     CHECK(deliver("msg-7", "{\"phone\": \"+436641234567\"}") == HUB_DELIVER_FAIL);
     CHECK_STR(derr, "HTTP 400");
     gw.calls = 0;
@@ -548,28 +417,25 @@ static void test_http(void)
     CHECK(gw.calls == 0);
 
     /* A plain-text body is not escaped; every variable is there. */
-    REQUIRE(load("{\"driver\": \"http\", \"sender\": \"BANK\", \"http\": {\"url\": "
-                 "\"http://gw/sms\", \"body\": \"To {{ recipient.phone }} from {{ sender }} "
-                 "({{ message_id }}): {{ text }}\"}}") == 0);
-    REQUIRE(render(text) == 0);
-    memset(&gw, 0, sizeof(gw));
-    CHECK(deliver("msg-8", "{\"phone\": \"+436641234567\"}") == HUB_DELIVER_OK);
-    CHECK_STR(gw.headers, "Content-Type: text/plain; charset=utf-8\nIdempotency-Key: msg-8\n");
-    CHECK_STR(gw.body, "To +436641234567 from BANK (msg-8): Say \"hi\"\nbye €");
+    send_http("{\"driver\": \"http\", \"sender\": \"BANK\", \"http\": {\"url\": "
+              "\"http://gw/sms\", \"body\": \"To {{ recipient.phone }} from {{ sender }} "
+              "({{ message_id }}): {{ text }}\"}}",
+              text, "msg-8", "{\"phone\": \"+436641234567\"}");
+    CHECK_STR(gw.req[0].headers,
+              "Content-Type: text/plain; charset=utf-8\nIdempotency-Key: msg-8\n");
+    CHECK_STR(gw.req[0].body, "To +436641234567 from BANK (msg-8): Say \"hi\"\nbye €");
 
     /* Recipient strings are escaped too, at any depth; a configured Content-Type wins. */
-    REQUIRE(load("{\"driver\": \"http\", \"http\": {\"url\": \"http://gw/sms\", \"headers\": "
-                 "{\"content-type\": \"application/vnd.gw+json\"}, \"body\": "
-                 "\"  [\\\"{{ recipient.attributes.name }}\\\", \\\"{{ recipient.tags[1] }}\\\", "
-                 "{{ recipient.attributes.n }}, \\\"{{ sender }}\\\"]\"}}") == 0);
-    REQUIRE(render("hi") == 0);
-    memset(&gw, 0, sizeof(gw));
-    CHECK(deliver("msg-9", "{\"phone\": \"+436641234567\", \"tags\": [\"a\", \"b\\\"\\\\\"], "
-                           "\"attributes\": {\"name\": \"J\\u00f6\\\"rg\\n\", \"n\": 3}}") ==
-          HUB_DELIVER_OK);
-    CHECK_STR(gw.headers, "content-type: application/vnd.gw+json\nIdempotency-Key: msg-9\n");
-    CHECK_STR(gw.body, "  [\"Jö\\\"rg\\n\", \"b\\\"\\\\\", 3, \"\"]");
-    b = json_loads(gw.body, 0, NULL);
+    send_http("{\"driver\": \"http\", \"http\": {\"url\": \"http://gw/sms\", \"headers\": "
+              "{\"content-type\": \"application/vnd.gw+json\"}, \"body\": "
+              "\"  [\\\"{{ recipient.attributes.name }}\\\", \\\"{{ recipient.tags[1] }}\\\", "
+              "{{ recipient.attributes.n }}, \\\"{{ sender }}\\\"]\"}}",
+              "hi", "msg-9",
+              "{\"phone\": \"+436641234567\", \"tags\": [\"a\", \"b\\\"\\\\\"], "
+              "\"attributes\": {\"name\": \"J\\u00f6\\\"rg\\n\", \"n\": 3}}");
+    CHECK_STR(gw.req[0].headers, "content-type: application/vnd.gw+json\nIdempotency-Key: msg-9\n");
+    CHECK_STR(gw.req[0].body, "  [\"Jö\\\"rg\\n\", \"b\\\"\\\\\", 3, \"\"]");
+    b = json_loads(gw.req[0].body, 0, NULL);
     CHECK_STR(json_string_value(json_array_get(b, 0)), "Jö\"rg\n");
     CHECK_STR(json_string_value(json_array_get(b, 1)), "b\"\\");
     json_decref(b);
@@ -577,10 +443,8 @@ static void test_http(void)
 
 int main(void)
 {
-    const char *dir = getenv("HUB_PLUGIN_DIR");
-    snprintf(so_path, sizeof(so_path), "%s/sms.so", dir != NULL ? dir : "build/plugins");
-    hub_problems_init(&problems);
-    recipient = json_pack("{s:s, s:s}", "id", "cust-42", "phone", "+436641234567");
+    json_t *recipient = json_pack("{s:s, s:s}", "id", "cust-42", "phone", "+436641234567");
+    msg.recipient = recipient;
     RUN(test_gsm7_artifacts);
     RUN(test_ucs2_artifacts);
     RUN(test_unicode_characters);
@@ -590,10 +454,8 @@ int main(void)
     RUN(test_config_errors);
     RUN(test_outbox);
     RUN(test_http);
-    hub_plugins_free(plugins);
-    hub_buf_free(&art);
-    json_decref(warnings);
+    plug_unload(&sms);
+    plug_call_free(&cur);
     json_decref(recipient);
-    hub_problems_clear(&problems);
     return TEST_SUMMARY();
 }

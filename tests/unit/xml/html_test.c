@@ -3,8 +3,7 @@
  * (worked out by hand from the rules in xml.h), then the error cases: caps, bad UTF-8, NUL
  * bytes, nesting past libxml2's limit, each leaving the output buffer as it was.
  */
-#include "test.h"
-#include "xml/xml.h"
+#include "xml_fixture.h"
 
 typedef struct row {
     const char *name, *html, *want;
@@ -87,49 +86,24 @@ static void test_rows(void)
 {
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         hub_buf out;
-        hub_buf_init(&out, 1 << 20);
-        hub_error err;
-        hub_error_init(&err);
-        int rc = hub_xml_html_to_text(rows[i].html, strlen(rows[i].html), &out, &err);
-        if (rc != 0)
-            fprintf(stderr, "%s: %s\n", rows[i].name, err.message);
-        CHECK(rc == 0);
-        const char *got = out.data != NULL ? out.data : "";
+        const char *got = xml_run_row(XML_TO_TEXT, rows[i].name, rows[i].html, &out, NULL);
         if (strcmp(got, rows[i].want) != 0) {
             fprintf(stderr, "case %s\n", rows[i].name);
             CHECK_STR(got, rows[i].want);
         }
         hub_buf_free(&out);
-        hub_error_clear(&err);
     }
 }
 
 /* Output is appended after what the buffer already holds. */
 static void test_appends(void)
 {
-    hub_buf out;
-    hub_buf_init(&out, 100);
-    REQUIRE(hub_buf_append_str(&out, "X\n") == 0);
-    CHECK(hub_xml_html_to_text("<p>a</p>", 8, &out, NULL) == 0);
-    CHECK_STR(out.data, "X\na\n");
-    hub_buf_free(&out);
+    xml_expect_output(XML_TO_TEXT, "<p>a</p>", 8, 100, "X\n", NULL, "X\na\n");
 }
 
 static void expect_error(const char *html, size_t len, size_t cap, int code)
 {
-    hub_buf out;
-    hub_buf_init(&out, cap);
-    REQUIRE(hub_buf_append_str(&out, "abc") == 0);
-    hub_error err;
-    hub_error_init(&err);
-    int rc = hub_xml_html_to_text(html, len, &out, &err);
-    CHECK(rc == code);
-    CHECK(err.code == code);
-    CHECK(err.message[0] != '\0' && strchr(err.message, '\n') == NULL);
-    CHECK(out.len == 3);
-    CHECK_STR(out.data, "abc");
-    hub_buf_free(&out);
-    hub_error_clear(&err);
+    xml_expect_error(XML_TO_TEXT, html, len, cap, code);
 }
 
 static void test_output_cap(void)
@@ -138,12 +112,7 @@ static void test_output_cap(void)
     expect_error(html, strlen(html), 10, HUB_ETOOBIG);
     /* the final newline alone does not fit */
     expect_error("<p>1234567</p>", 14, 10, HUB_ETOOBIG);
-    hub_buf out;
-    hub_buf_init(&out, 11);
-    REQUIRE(hub_buf_append_str(&out, "abc") == 0);
-    CHECK(hub_xml_html_to_text("<p>1234567</p>", 14, &out, NULL) == 0);
-    CHECK_STR(out.data, "abc1234567\n");
-    hub_buf_free(&out);
+    xml_expect_output(XML_TO_TEXT, "<p>1234567</p>", 14, 11, "abc", NULL, "abc1234567\n");
 }
 
 static void test_bad_input(void)
@@ -154,33 +123,13 @@ static void test_bad_input(void)
     expect_error("<p>a\0b</p>", 10, 1 << 20, HUB_EINVAL);
 }
 
-static char *repeat(const char *open, int n, const char *middle)
-{
-    size_t ol = strlen(open), ml = strlen(middle);
-    char *s = malloc(ol * (size_t)n + ml + 1);
-    if (s == NULL)
-        abort();
-    for (int i = 0; i < n; i++)
-        memcpy(s + ol * (size_t)i, open, ol);
-    memcpy(s + ol * (size_t)n, middle, ml + 1);
-    return s;
-}
-
 static void test_deep_nesting(void)
 {
-    char *deep = repeat("<div>", 300, "deep");
-    expect_error(deep, strlen(deep), 1 << 20, HUB_EINVAL);
-    free(deep);
-    char *bold = repeat("<b>", 300, "bold");
-    expect_error(bold, strlen(bold), 1 << 20, HUB_EINVAL);
-    free(bold);
+    xml_expect_nest_refused(XML_TO_TEXT, "<div>", 300, "deep");
+    xml_expect_nest_refused(XML_TO_TEXT, "<b>", 300, "bold");
 
-    char *ok = repeat("<div>", 200, "fine");
-    hub_buf out;
-    hub_buf_init(&out, 1 << 20);
-    CHECK(hub_xml_html_to_text(ok, strlen(ok), &out, NULL) == 0);
-    CHECK_STR(out.data, "fine\n");
-    hub_buf_free(&out);
+    char *ok = xml_nest("<div>", 200, "fine", "");
+    xml_expect_output(XML_TO_TEXT, ok, strlen(ok), 1 << 20, NULL, NULL, "fine\n");
     free(ok);
 }
 

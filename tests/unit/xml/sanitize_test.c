@@ -7,8 +7,7 @@
  */
 #include <pthread.h>
 
-#include "test.h"
-#include "xml/xml.h"
+#include "xml_fixture.h"
 
 typedef struct row {
     const char *name, *html, *want;
@@ -118,15 +117,8 @@ static void test_rows(void)
 {
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         hub_buf out;
-        hub_buf_init(&out, 1 << 20);
-        hub_error err;
-        hub_error_init(&err);
         size_t removed = 99;
-        int rc = hub_xml_sanitize_html(rows[i].html, strlen(rows[i].html), &out, &removed, &err);
-        if (rc != 0)
-            fprintf(stderr, "%s: %s\n", rows[i].name, err.message);
-        CHECK(rc == 0);
-        const char *got = out.data != NULL ? out.data : "";
+        const char *got = xml_run_row(XML_SANITIZE, rows[i].name, rows[i].html, &out, &removed);
         if (strcmp(got, rows[i].want) != 0 || removed != rows[i].removed) {
             fprintf(stderr, "case %s: removed %zu, want %zu\n", rows[i].name, removed,
                     rows[i].removed);
@@ -134,44 +126,21 @@ static void test_rows(void)
             CHECK(removed == rows[i].removed);
         }
         /* the output is a fixed point: sanitizing it again changes and removes nothing */
-        hub_buf again;
-        hub_buf_init(&again, 1 << 20);
-        CHECK(hub_xml_sanitize_html(got, strlen(got), &again, &removed, NULL) == 0);
+        xml_expect_output(XML_SANITIZE, got, strlen(got), 1 << 20, NULL, &removed, got);
         CHECK(removed == 0);
-        CHECK_STR(again.data != NULL ? again.data : "", got);
-        hub_buf_free(&again);
         hub_buf_free(&out);
-        hub_error_clear(&err);
     }
 }
 
 static void test_removed_optional(void)
 {
-    hub_buf out;
-    hub_buf_init(&out, 1 << 10);
-    REQUIRE(hub_buf_append_str(&out, "<hr>") == 0);
-    CHECK(hub_xml_sanitize_html("<i onclick=x>i</i>", 18, &out, NULL, NULL) == 0);
-    CHECK_STR(out.data, "<hr><i>i</i>");
-    hub_buf_free(&out);
+    xml_expect_output(XML_SANITIZE, "<i onclick=x>i</i>", 18, 1 << 10, "<hr>", NULL,
+                      "<hr><i>i</i>");
 }
 
 static void expect_error(const char *html, size_t len, size_t cap, int code)
 {
-    hub_buf out;
-    hub_buf_init(&out, cap);
-    REQUIRE(hub_buf_append_str(&out, "abc") == 0);
-    hub_error err;
-    hub_error_init(&err);
-    size_t removed = 99;
-    int rc = hub_xml_sanitize_html(html, len, &out, &removed, &err);
-    CHECK(rc == code);
-    CHECK(err.code == code);
-    CHECK(err.message[0] != '\0' && strchr(err.message, '\n') == NULL);
-    CHECK(removed == 0);
-    CHECK(out.len == 3);
-    CHECK_STR(out.data, "abc");
-    hub_buf_free(&out);
-    hub_error_clear(&err);
+    xml_expect_error(XML_SANITIZE, html, len, cap, code);
 }
 
 static void test_errors(void)
@@ -190,40 +159,15 @@ static void test_errors(void)
     free(big);
 }
 
-static char *nest(const char *open, int n, const char *middle, const char *close)
-{
-    size_t ol = strlen(open), ml = strlen(middle), cl = strlen(close);
-    char *s = malloc((ol + cl) * (size_t)n + ml + 1);
-    if (s == NULL)
-        abort();
-    char *p = s;
-    for (int i = 0; i < n; i++, p += ol)
-        memcpy(p, open, ol);
-    memcpy(p, middle, ml);
-    p += ml;
-    for (int i = 0; i < n; i++, p += cl)
-        memcpy(p, close, cl);
-    *p = '\0';
-    return s;
-}
-
 static void test_deep_nesting(void)
 {
-    char *deep = nest("<div>", 300, "x", "");
-    expect_error(deep, strlen(deep), 1 << 20, HUB_EINVAL);
-    free(deep);
-    char *spans = nest("<span><x-y>", 150, "x", "");
-    expect_error(spans, strlen(spans), 1 << 20, HUB_EINVAL);
-    free(spans);
+    xml_expect_nest_refused(XML_SANITIZE, "<div>", 300, "x");
+    xml_expect_nest_refused(XML_SANITIZE, "<span><x-y>", 150, "x");
 
-    char *ok = nest("<div>", 200, "x", "</div>");
-    hub_buf out;
-    hub_buf_init(&out, 1 << 20);
+    char *ok = xml_nest("<div>", 200, "x", "</div>");
     size_t removed = 99;
-    CHECK(hub_xml_sanitize_html(ok, strlen(ok), &out, &removed, NULL) == 0);
-    CHECK_STR(out.data, ok);
+    xml_expect_output(XML_SANITIZE, ok, strlen(ok), 1 << 20, NULL, &removed, ok);
     CHECK(removed == 0);
-    hub_buf_free(&out);
     free(ok);
 }
 
