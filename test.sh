@@ -56,7 +56,7 @@ fuzz_all() {
 
 stage build build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 stage unit ctest --test-dir build --output-on-failure -j2
-stage api env OMNIHUB_BIN="$PWD/build/omnihub" $PY -m pytest -q -p no:cacheprovider tests/api
+stage api env OMNIHUB_BIN="$PWD/build/omnihub" $PY -m pytest -q -p no:cacheprovider tests/api tests/servers
 stage crash $PY tests/crash/crash_test.py --cycles "$CYCLES" --bin build/omnihub
 stage asan-build build build-asan -DCMAKE_BUILD_TYPE=Debug -DOMNIHUB_SANITIZE=ON
 stage asan-unit ctest --test-dir build-asan --output-on-failure -j2

@@ -7,16 +7,17 @@
 #   libjansson-dev                    JSON for API bodies and stored documents
 #   libxml2-dev                       XLIFF, HTML to text, sanitizer (later issues)
 #   libssl-dev                        h2o headers include openssl; SHA-256 and RAND_bytes
-#   libcurl4-openssl-dev              SMTP and HTTP delivery drivers (later issues)
+#   libcurl4-openssl-dev              SMTP and HTTP delivery drivers (core/delivery)
 #   zlib1g-dev                        pulled by h2o headers
 #   clang libclang-rt-14-dev          libFuzzer targets and sanitizer runtime
 #   python3 python3-pytest python3-requests   end-to-end API and crash tests
+#   python3-aiosmtpd                  the SMTP server the delivery tests send to (loopback)
 #   curl                              the README's examples
 #   wrk h2o                           benchmarks only (tests/bench), installed with --bench
 set -eu
 PKGS="build-essential cmake pkg-config libh2o-evloop-dev liblmdb-dev lmdb-utils libjansson-dev
 libxml2-dev libssl-dev libcurl4-openssl-dev zlib1g-dev clang libclang-rt-14-dev python3
-python3-pytest python3-requests curl"
+python3-pytest python3-requests python3-aiosmtpd curl"
 if [ "${1:-}" = "--bench" ]; then PKGS="$PKGS wrk h2o"; fi
 missing=""
 for p in $PKGS; do

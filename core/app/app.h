@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "base/base.h"
+#include "delivery/delivery.h"
 #include "http/http.h"
 
 typedef struct hub_config {
@@ -18,7 +19,13 @@ typedef struct hub_config {
     json_t *channels;        /* kept for the delivery issue */
     json_t *delivery;
     json_t *outbox;
-    json_t *raw; /* the whole parsed file, owned */
+    unsigned workers;           /* delivery.workers */
+    hub_retry_policy retry;     /* delivery.retry */
+    uint32_t breaker_threshold; /* delivery.breaker.threshold */
+    int64_t breaker_open_ms;    /* delivery.breaker.open_ms */
+    uint32_t send_timeout_ms;   /* delivery.timeout_ms */
+    int64_t keep_ms;            /* delivery.keep_days */
+    json_t *raw;                /* the whole parsed file, owned */
 } hub_config;
 
 void hub_config_defaults(hub_config *cfg);
@@ -45,6 +52,8 @@ int hub_import_paths(hub_store *store, const hub_renderer *renderer, char **path
 typedef struct hub_channels {
     hub_plugins *plugins;
     hub_renderer *renderer;
+    hub_breakers *breakers;
+    hub_delivery_services *services; /* set services->store before anything is delivered */
 } hub_channels;
 
 /* Loads the plugins cfg names (refusals go to stderr; the others load) and builds the

@@ -95,8 +95,17 @@ int hub_channels_open(hub_channels *out, const hub_config *cfg, const char *data
     pc.channels = cfg->channels;
     pc.data_dir = data_dir;
     pc.outbox_dir = json_string_value(json_object_get(cfg->outbox, "dir"));
-    int rc = load == NULL || paths == NULL ? hub_error_set(err, HUB_ENOMEM, "out of memory")
-                                           : hub_plugins_load(&pc, &out->plugins, err);
+    out->services = calloc(1, sizeof(*out->services));
+    int rc = out->services == NULL ? HUB_ENOMEM
+                                   : hub_breakers_new(cfg->breaker_threshold, cfg->breaker_open_ms,
+                                                      cfg->breaker_open_ms * 32, &out->breakers);
+    if (rc == 0) {
+        out->services->transport.timeout_ms = cfg->send_timeout_ms;
+        out->services->transport.breakers = out->breakers;
+        hub_delivery_services_bind(out->services, &pc.services);
+    }
+    rc = rc != 0 || load == NULL || paths == NULL ? hub_error_set(err, HUB_ENOMEM, "out of memory")
+                                                  : hub_plugins_load(&pc, &out->plugins, err);
     free(load);
     free(paths);
     if (rc != 0)
@@ -138,6 +147,10 @@ void hub_channels_close(hub_channels *c)
 {
     hub_renderer_free(c->renderer);
     hub_plugins_free(c->plugins);
+    hub_breakers_free(c->breakers);
+    free(c->services);
     c->renderer = NULL;
     c->plugins = NULL;
+    c->breakers = NULL;
+    c->services = NULL;
 }

@@ -149,19 +149,25 @@ static int serve_run(const hub_config *cfg, const char *data)
 {
     hub_store *store = NULL;
     hub_http_server *http = NULL;
+    hub_queue *queue = NULL;
     hub_channels ch = {0};
     hub_http_config hc = cfg->http;
     hub_error err;
     int sig = 0, code = 1;
     sigset_t set;
     hub_error_init(&err);
-    int rc = hub_channels_open(&ch, cfg, data, &err);
+    /* libcurl first, while this is the only thread. */
+    int rc = hub_transport_global_init(&err);
+    if (rc == 0)
+        rc = hub_channels_open(&ch, cfg, data, &err);
     if (rc != 0) {
         fail(&err, rc);
         hub_error_clear(&err);
+        hub_transport_global_cleanup();
         return rc == HUB_EINVAL ? 2 : 1;
     }
     if (open_store(&store, data, cfg->map_size, 0) != 0) {
+        hub_transport_global_cleanup();
         hub_channels_close(&ch);
         hub_error_clear(&err);
         return 1;
@@ -171,7 +177,17 @@ static int serve_run(const hub_config *cfg, const char *data)
         hub_error_set(&err, rc, "store: cannot start the writer: %s", hub_strerror(rc));
         goto out;
     }
+    ch.services->store = store;
+    hub_queue_config qc = {.store = store,
+                           .plugins = ch.plugins,
+                           .workers = cfg->workers,
+                           .retry = cfg->retry,
+                           .keep_ms = cfg->keep_ms};
+    rc = hub_queue_start(&qc, &queue, &err);
+    if (rc != 0)
+        goto out;
     hc.renderer = ch.renderer;
+    hc.queue = queue;
     rc = hub_http_start(&http, &hc, store, hub_renderer_schemas(ch.renderer), &err);
     if (rc != 0)
         goto out;
@@ -189,9 +205,11 @@ out:
     if (code != 0)
         fail(&err, rc);
     hub_http_stop(http);
+    hub_queue_stop(queue); /* after HTTP (no new sends), before the writer (its outcomes) */
     hub_store_writer_stop(store);
     hub_store_close(store);
     hub_channels_close(&ch);
+    hub_transport_global_cleanup();
     hub_error_clear(&err);
     return code;
 }

@@ -12,13 +12,16 @@
  *   channels {<channel>: {...}}: each member is an object that the channel's plugin checks
  *             in its create() (its keys are the plugin's: see docs/plugins.md); a refusal
  *             stops the start-up, naming the channel and the key,
- *   delivery {workers 1..256, retry {base_ms 1..3600000, max_ms 1..86400000,
- *             give_up_after_s 1..2592000}},
+ *   delivery {workers 1..256, retry {base_ms 1..3600000, max_ms 1..86400000 (at least
+ *             base_ms), give_up_after_s 1..2592000}},
  *   outbox {dir}.
  * Keys added by omnihub:
  *   request_timeout_ms 100..3600000 (reading a request, keep-alive idle; default 10000),
  *   store {map_size_mb 1..1048576} (LMDB map size; default: the store's, 4096 MiB),
- *   log_level "debug"|"info"|"warn"|"error" (default "info").
+ *   log_level "debug"|"info"|"warn"|"error" (default "info"),
+ *   delivery {breaker {threshold 1..1000 (default 5), open_ms 1..86400000 (default 30000)},
+ *             timeout_ms 100..600000 (one SMTP or HTTP exchange; default 30000),
+ *             keep_days 1..3650 (delivered and dead jobs; default 7)}.
  * The parsed document stays in cfg->raw for the plugin and delivery issues.
  */
 #include <errno.h>
@@ -70,9 +73,17 @@ static const rule retry_rules[] = {
     {"give_up_after_s", R_INT, 1, 2592000, NULL, NULL},
     END,
 };
+static const rule breaker_rules[] = {
+    {"threshold", R_INT, 1, 1000, NULL, NULL},
+    {"open_ms", R_INT, 1, 86400000, NULL, NULL},
+    END,
+};
 static const rule delivery_rules[] = {
     {"workers", R_INT, 1, 256, NULL, NULL},
     {"retry", R_OBJECT, 0, 0, NULL, retry_rules},
+    {"breaker", R_OBJECT, 0, 0, NULL, breaker_rules},
+    {"timeout_ms", R_INT, 100, 600000, NULL, NULL},
+    {"keep_days", R_INT, 1, 3650, NULL, NULL},
     END,
 };
 static const rule outbox_rules[] = {{"dir", R_STRING, 0, 0, NULL, NULL}, END};
@@ -307,6 +318,17 @@ static void apply(hub_config *cfg, json_t *doc)
     cfg->channels = json_object_get(doc, "channels");
     cfg->delivery = json_object_get(doc, "delivery");
     cfg->outbox = json_object_get(doc, "outbox");
+    json_t *d = cfg->delivery, *retry = json_object_get(d, "retry");
+    json_t *breaker = json_object_get(d, "breaker");
+    cfg->workers = (unsigned)int_at(d, "workers", 4);
+    cfg->retry.base_ms = int_at(retry, "base_ms", HUB_RETRY_BASE_MS);
+    cfg->retry.max_ms = int_at(retry, "max_ms", HUB_RETRY_MAX_MS);
+    cfg->retry.give_up_after_ms =
+        int_at(retry, "give_up_after_s", HUB_RETRY_GIVE_UP_MS / 1000) * 1000;
+    cfg->breaker_threshold = (uint32_t)int_at(breaker, "threshold", 5);
+    cfg->breaker_open_ms = int_at(breaker, "open_ms", 30000);
+    cfg->send_timeout_ms = (uint32_t)int_at(d, "timeout_ms", 30000);
+    cfg->keep_ms = int_at(d, "keep_days", 7) * 86400LL * 1000;
 }
 
 void hub_config_defaults(hub_config *cfg)
@@ -314,6 +336,12 @@ void hub_config_defaults(hub_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     hub_http_config_defaults(&cfg->http);
     cfg->log_level = HUB_LOG_INFO;
+    cfg->workers = 4;
+    hub_retry_policy_default(&cfg->retry);
+    cfg->breaker_threshold = 5;
+    cfg->breaker_open_ms = 30000;
+    cfg->send_timeout_ms = 30000;
+    cfg->keep_ms = 7 * 86400LL * 1000;
 }
 
 int hub_config_parse(hub_config *cfg, const char *text, size_t len, hub_error *err)
@@ -342,6 +370,9 @@ int hub_config_parse(hub_config *cfg, const char *text, size_t len, hub_error *e
     json_decref(cfg->raw);
     cfg->raw = doc;
     apply(cfg, doc);
+    char why[160];
+    if (hub_retry_policy_check(&cfg->retry, why, sizeof(why)) != 0)
+        return hub_error_set(err, HUB_EINVAL, "config: %s", why);
     return 0;
 }
 

@@ -44,8 +44,7 @@ const char *hub_role_name(hub_role r)
     return role_names[r];
 }
 
-/* SHA-256 of the bytes as lower-case hex (HASH_HEX_LEN + 1 bytes). */
-static int hash_hex(const char *s, size_t len, char out[HASH_HEX_LEN + 1])
+int hub_sha256_hex(const void *s, size_t len, char out[HUB_SHA256_HEX_LEN + 1])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -239,7 +238,7 @@ int hub_auth_token_create(hub_txn *txn, json_t *spec, char secret_out[HUB_TOKEN_
     OPENSSL_cleanse(raw, sizeof(raw));
     snprintf(secret_out, HUB_TOKEN_SECRET_LEN, "%s%.*s", SECRET_PREFIX, (int)n, b64);
     OPENSSL_cleanse(b64, sizeof(b64));
-    if (hash_hex(secret_out, strlen(secret_out), hash) != 0)
+    if (hub_sha256_hex(secret_out, strlen(secret_out), hash) != 0)
         return hub_error_set(err, HUB_EIO, "cannot hash the token");
     hub_time_format(hub_now_ms(), ts);
     json_t *rec = json_pack("{s:s, s:s, s:o, s:o, s:s}", "name", name, "role",
@@ -326,7 +325,7 @@ static int lookup_stored(hub_txn *txn, const char *secret, size_t len, hub_princ
     char hash[HASH_HEX_LEN + 1];
     hub_cursor *c = NULL;
     hub_slice k, v;
-    if (hash_hex(secret, len, hash) != 0 || hub_cursor_open(txn, HUB_DB_TOKENS, &c) != 0)
+    if (hub_sha256_hex(secret, len, hash) != 0 || hub_cursor_open(txn, HUB_DB_TOKENS, &c) != 0)
         return HUB_EUNAUTH;
     int rc = HUB_EUNAUTH;
     if (hub_cursor_seek(c, (hub_slice){hash, HASH_HEX_LEN}, &k, &v) == 0 && k.len == HASH_HEX_LEN &&

@@ -41,6 +41,10 @@ typedef struct hub_principal {
 hub_role hub_role_parse(const char *s);
 const char *hub_role_name(hub_role r);
 
+/* SHA-256 of the bytes as lower-case hex. 0 or HUB_EIO. */
+#define HUB_SHA256_HEX_LEN 64
+int hub_sha256_hex(const void *data, size_t len, char out[HUB_SHA256_HEX_LEN + 1]);
+
 /*
  * Creates a token from spec {"name": 1..64 of [A-Za-z0-9._-], "role", "channels": [..]
  * (editor only), "tags": [prefixes] (editor only)}. Unknown members, bad values: HUB_EINVAL

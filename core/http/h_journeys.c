@@ -4,7 +4,8 @@
  * or without the facet (/v1/journeys/onboarding). Reads for every token, writes for editors
  * and admins. A segment "steps" cannot be part of an id: /v1/journeys/{id}/steps/{step}
  * is the route that resolves a step for one recipient (it comes with variant assignment;
- * until then such a path names no journey: 404).
+ * until then such a path names no journey: 404), and POST .../steps/{step}/send sends it
+ * (h_send.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,15 @@ static int has_route_word(const hub_request *r)
     return 0;
 }
 
+/* The index of the first "steps" segment, or 0. */
+static size_t steps_at(const hub_request *r)
+{
+    for (size_t i = 1; i < r->nsegs; i++)
+        if (strcmp(r->segs[i], "steps") == 0)
+            return i;
+    return 0;
+}
+
 static void read_journey(hub_request *r, const char *id)
 {
     hub_txn *txn = NULL;
@@ -71,6 +81,19 @@ static void one_journey(hub_request *r)
     char id[ID_MAX];
     if (journey_id(r, id, sizeof(id)) != 0) {
         hub_req_send_problem(r, 404, "no such journey (id too long)", NULL);
+        return;
+    }
+    size_t at = steps_at(r);
+    if (at > 1 && at + 3 == r->nsegs && strcmp(r->segs[at + 2], "send") == 0) {
+        char jid[ID_MAX];
+        size_t n = r->nsegs;
+        r->nsegs = at; /* the id is the part before "steps" */
+        int bad = journey_id(r, jid, sizeof(jid));
+        r->nsegs = n;
+        if (bad)
+            hub_req_send_problem(r, 404, "no such journey (id too long)", NULL);
+        else
+            hub_h_send(r, jid, r->segs[at + 1]);
         return;
     }
     if (has_route_word(r) && hub_req_is(r, "PUT"))

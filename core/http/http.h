@@ -11,6 +11,7 @@
 
 #include "base/base.h"
 #include "content/content.h"
+#include "delivery/delivery.h"
 #include "render/render.h"
 #include "store/store.h"
 
@@ -22,6 +23,7 @@ typedef struct hub_http_config {
     unsigned max_connections;     /* across all threads; 1024 */
     unsigned request_timeout_ms;  /* reading a request, idle keep-alive; 10000 */
     const hub_renderer *renderer; /* the channels (borrowed; NULL: none, render is 404) */
+    hub_queue *queue;             /* the delivery queue (borrowed; NULL: sends are 503) */
 } hub_http_config;
 
 void hub_http_config_defaults(hub_http_config *cfg);

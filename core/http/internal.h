@@ -122,6 +122,10 @@ int hub_req_limit(hub_request *r, size_t *out);
  */
 int hub_req_read_json(hub_request *r, int require_object, int allow_merge_patch);
 
+/* Copies the value of request header `name` (lower case) into out: 1, 0 when absent, -1 when
+ * it does not fit in cap bytes with its NUL. */
+int hub_req_header_copy(const hub_request *r, const char *name, char *out, size_t cap);
+
 /* 1 if the principal has at least `role`; else sends 403 and returns 0. */
 int hub_req_require(hub_request *r, hub_role role);
 
@@ -197,6 +201,10 @@ int hub_req_is(const hub_request *r, const char *m);
 
 /* The resources (one file each). */
 void hub_h_tokens(hub_request *r);
+/* POST /v1/journeys/{id}/steps/{step}/send (h_send.c); journey: the full id. */
+void hub_h_send(hub_request *r, const char *journey, const char *step);
+void hub_h_deliveries(hub_request *r);
+void hub_h_inbox(hub_request *r);
 void hub_h_locales(hub_request *r);
 void hub_h_taxonomy(hub_request *r);
 void hub_h_items(hub_request *r);

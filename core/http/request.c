@@ -79,6 +79,21 @@ static char *copy_header(const h2o_req_t *req, const h2o_token_t *token, char **
     return s;
 }
 
+int hub_req_header_copy(const hub_request *r, const char *name, char *out, size_t cap)
+{
+    if (r->req == NULL)
+        return 0;
+    ssize_t i = h2o_find_header_by_str(&r->req->headers, name, strlen(name), -1);
+    if (i < 0)
+        return 0;
+    const h2o_iovec_t *v = &r->req->headers.entries[i].value;
+    if (v->len >= cap)
+        return -1;
+    memcpy(out, v->base, v->len);
+    out[v->len] = '\0';
+    return 1;
+}
+
 static size_t header_len(const h2o_req_t *req, const h2o_token_t *token)
 {
     ssize_t i = h2o_find_header(&req->headers, token, -1);

@@ -255,6 +255,7 @@ static void send_metrics(hub_http_server *s, hub_thread *t, h2o_req_t *req)
                    "omnihub_channels_loaded %zu\n",
                    hub_plugins_count(plugins));
     hub_plugins_metrics_text(&b);
+    hub_queue_metrics_text(t->server->cfg.queue, &b);
     char *body = h2o_mem_alloc_pool(&req->pool, b.len + 1);
     memcpy(body, b.data, b.len);
     send_plain(t, req, "text/plain; version=0.0.4; charset=utf-8", body, b.len);

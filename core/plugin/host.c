@@ -48,6 +48,11 @@ static void host_log(int level, const char *plugin, const char *fmt, ...)
     hub_log(l, "plugin %s: %s", plugin != NULL ? plugin : "?", line);
 }
 
+hub_buf *hub_out_buf(hub_out *out)
+{
+    return out->b;
+}
+
 static int host_out_append(hub_out *out, const void *data, size_t len)
 {
     return hub_buf_append(out->b, data, len);
@@ -191,6 +196,10 @@ static int host_smtp_send(const char *channel, const hub_smtp_message *msg, hub_
         snprintf(err, errcap, "this hub has no SMTP driver");
         return HUB_DELIVER_FAIL;
     }
+    if (msg == NULL || !HUB_PLUGIN_HAS(msg, flags) || msg->url == NULL) {
+        snprintf(err, errcap, "the plugin named no SMTP server (hub_smtp_message.url, ABI 1.1)");
+        return HUB_DELIVER_FAIL;
+    }
     return p->services.smtp_send(p->services.ctx, channel, msg, res, err, errcap);
 }
 
@@ -203,6 +212,18 @@ static int host_http_request(const hub_http_request *req, hub_http_response *res
         return HUB_DELIVER_FAIL;
     }
     return p->services.http_request(p->services.ctx, req, res, err, errcap);
+}
+
+static int host_inbox_write(const char *channel, const char *recipient, const char *message_id,
+                            hub_str body, char *err, size_t errcap)
+{
+    const hub_plugins *p = registry;
+    if (p == NULL || p->services.inbox_write == NULL) {
+        snprintf(err, errcap, "this hub has no inbox");
+        return HUB_DELIVER_FAIL;
+    }
+    return p->services.inbox_write(p->services.ctx, channel, recipient, message_id, body, err,
+                                   errcap);
 }
 
 static int plain_name(const char *s, size_t max)
@@ -370,4 +391,5 @@ void hub_plugin_host_init(hub_host_api *h)
     h->metric_add = host_metric_add;
     h->out_new = host_out_new;
     h->out_free = host_out_free;
+    h->inbox_write = host_inbox_write;
 }

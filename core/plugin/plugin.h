@@ -31,6 +31,8 @@ typedef struct hub_plugin_services {
                      hub_smtp_result *res, char *err, size_t errcap);
     int (*http_request)(void *ctx, const hub_http_request *req, hub_http_response *res, char *err,
                         size_t errcap);
+    int (*inbox_write)(void *ctx, const char *channel, const char *recipient,
+                       const char *message_id, hub_str body, char *err, size_t errcap);
     void *ctx;
 } hub_plugin_services;
 
@@ -105,6 +107,9 @@ int hub_channel_deliver(const hub_channel *c, const hub_deliver_in *in, char *er
 
 /* Appends the plugins' counters (host->metric_add) in Prometheus text format. */
 int hub_plugins_metrics_text(hub_buf *out);
+
+/* The buffer behind a host-owned hub_out (for the host services that fill one). */
+hub_buf *hub_out_buf(hub_out *out);
 
 /* The host table the loader hands to plugins (also for tests that drive a plugin). */
 const hub_host_api *hub_plugins_host(const hub_plugins *p);

@@ -28,8 +28,9 @@
 #define MAX_KEY             511u
 
 static const char *const db_names[HUB_DB_COUNT] = {
-    "meta",     "tokens",   "token_names", "locales", "terms", "drafts",    "heads",
-    "versions", "delivery", "tag_items",   "changes", "audit", "audit_key", "journeys",
+    "meta",     "tokens",     "token_names", "locales",    "terms",       "drafts",    "heads",
+    "versions", "delivery",   "tag_items",   "changes",    "audit",       "audit_key", "journeys",
+    "jobs",     "job_bodies", "job_due",     "job_status", "idempotency", "inbox",     "inbox_ids",
 };
 
 struct hub_txn {

@@ -41,6 +41,13 @@ typedef enum hub_db {
     HUB_DB_AUDIT,       /* be64 seq -> audit record                                        */
     HUB_DB_AUDIT_KEY,   /* item key \0 be64 seq -> "" (audit by key)                       */
     HUB_DB_JOURNEYS,    /* journey id -> journey document                                  */
+    HUB_DB_JOBS,        /* be64 delivery id -> job record (delivery)                       */
+    HUB_DB_JOB_BODIES,  /* be64 delivery id -> the artifact to deliver (delivery)          */
+    HUB_DB_JOB_DUE,     /* be64 due ms, be64 id -> "" for jobs waiting (delivery)          */
+    HUB_DB_JOB_STATUS,  /* status \0 be64 id -> "" (delivery)                              */
+    HUB_DB_IDEMPOTENCY, /* idempotency key -> {"hash","answer","at"} (delivery)            */
+    HUB_DB_INBOX,       /* recipient \0 be64 seq -> inbox message (delivery)               */
+    HUB_DB_INBOX_IDS,   /* message id -> recipient \0 be64 seq (delivery)                  */
     HUB_DB_COUNT
 } hub_db;
 

@@ -48,7 +48,7 @@ extern "C" {
 #endif
 
 #define OMNIHUB_PLUGIN_ABI_MAJOR 1
-#define OMNIHUB_PLUGIN_ABI_MINOR 0
+#define OMNIHUB_PLUGIN_ABI_MINOR 1
 
 /* The name of the one exported symbol, of type hub_plugin_entry_fn. */
 #define OMNIHUB_PLUGIN_ENTRY "omnihub_plugin_entry"
@@ -177,12 +177,21 @@ typedef struct hub_http_response {
     int64_t retry_after_ms; /* from Retry-After, 0 if absent */
 } hub_http_response;
 
+/* Flags of hub_smtp_message (since 1.1). */
+#define HUB_SMTP_STARTTLS 1u /* smtp:// only: upgrade with STARTTLS, refuse to go on without it */
+
 typedef struct hub_smtp_message {
     uint32_t struct_size;
     uint32_t nrcpt;
     const char *from;        /* envelope sender, a bare address */
     const char *const *rcpt; /* [nrcpt] bare addresses */
     hub_str data;            /* the whole RFC 5322 message, CRLF line ends */
+    /* since 1.1: the server. The host fails a message without url with HUB_DELIVER_FAIL. */
+    const char *url;      /* smtp://host:port (plain or STARTTLS) or smtps://host:port */
+    const char *username; /* NULL: no AUTH */
+    const char *password; /* with username */
+    uint32_t timeout_ms;  /* the whole exchange; 0: the host's default (30 s) */
+    uint32_t flags;       /* HUB_SMTP_* */
 } hub_smtp_message;
 
 typedef struct hub_smtp_result {
@@ -249,6 +258,13 @@ typedef struct hub_host_api {
      * release with out_free. */
     hub_out *(*out_new)(size_t cap);
     void (*out_free)(hub_out *out);
+
+    /* since 1.1 (check HUB_PLUGIN_HAS(host, inbox_write)): stores a message in the inbox of
+     * recipient `recipient` (a recipient id, 1..128 bytes) under message_id, durably, for
+     * GET /v1/inbox/{recipient}. body: a JSON object text (the artifact). Writing the same
+     * message id again keeps the first copy (idempotent). HUB_DELIVER_OK, _RETRY or _FAIL. */
+    int (*inbox_write)(const char *channel, const char *recipient, const char *message_id,
+                       hub_str body, char *err, size_t errcap);
 } hub_host_api;
 
 /* ---- the plugin ---------------------------------------------------------------------------- */

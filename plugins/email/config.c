@@ -161,6 +161,9 @@ static int parse_driver(email_state *st, const json_t *config, char *err, size_t
     if (strcmp(driver, "smtp") != 0)
         return kit_err(err, cap, HUB_PLUGIN_EINVAL,
                        "channels.email.driver: want \"outbox\" or \"smtp\"");
+    if (st->host->abi_minor < 1) /* a 1.0 hub reads no server from hub_smtp_message */
+        return kit_err(err, cap, HUB_PLUGIN_EINVAL,
+                       "channels.email.driver: \"smtp\" needs a hub of plugin ABI 1.1 or later");
     st->driver = EMAIL_DRIVER_SMTP;
     return 0;
 }

@@ -666,7 +666,12 @@ static int send_smtp(const email_state *st, const hub_deliver_in *in, const json
                             1,
                             st->envelope_from,
                             rcpt,
-                            {json_string_value(mime), json_string_length(mime)}};
+                            {json_string_value(mime), json_string_length(mime)},
+                            st->smtp_url,
+                            st->smtp_user,
+                            st->smtp_pass,
+                            0,
+                            st->smtp_starttls ? HUB_SMTP_STARTTLS : 0};
     hub_smtp_result res = {sizeof(res), 0};
     char none[1];
     int rc = st->host->smtp_send("email", &msg, &res, out->error != NULL ? out->error : none,

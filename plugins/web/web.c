@@ -10,9 +10,8 @@
  * most 200 characters, cut at a word boundary and ended with "…".
  *
  * Configuration (channels.web): "driver" "inbox" (default) | "outbox"; "site_name" for
- * og:site_name. Delivery: both drivers write the artifact to the outbox under "web"; the
- * hub's inbox (GET /v1/inbox/{recipient}) reads the web messages from there, so "inbox"
- * needs nothing more of the plugin.
+ * og:site_name. Delivery: "inbox" stores the artifact in the recipient's inbox through the
+ * host (GET /v1/inbox/{recipient}; ABI 1.1), "outbox" writes it to the outbox under "web".
  *
  * Threads: the state is read-only after create(); validate and render use host buffers of
  * their own.
@@ -347,6 +346,18 @@ static int web_deliver(void *state, const hub_deliver_in *in, hub_deliver_out *o
     const web_state *st = state;
     if (in->message_id == NULL || in->artifact.ptr == NULL)
         return kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL, "no message id or artifact");
+    if (st->driver == DRIVER_INBOX) {
+        const json_t *id = in->recipient != NULL ? json_object_get(in->recipient, "id") : NULL;
+        if (!json_is_string(id))
+            return kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL, "no recipient id");
+        if (!HUB_PLUGIN_HAS(st->host, inbox_write))
+            return kit_err(out->error, out->error_cap, HUB_DELIVER_FAIL,
+                           "this hub has no inbox (plugin ABI 1.1)");
+        char none[1];
+        return st->host->inbox_write("web", json_string_value(id), in->message_id, in->artifact,
+                                     out->error != NULL ? out->error : none,
+                                     out->error != NULL ? out->error_cap : sizeof(none));
+    }
     return kit_outbox_write(st->host, "web", in->message_id, ".json", in->artifact.ptr,
                             in->artifact.len, out);
 }

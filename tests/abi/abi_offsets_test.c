@@ -74,7 +74,7 @@ static void type_pin(const char *what, const char *member, const char *type, int
 static void test_constants(void)
 {
     CONST(OMNIHUB_PLUGIN_ABI_MAJOR, 1);
-    CONST(OMNIHUB_PLUGIN_ABI_MINOR, 0);
+    CONST(OMNIHUB_PLUGIN_ABI_MINOR, 1);
     CHECK_STR(OMNIHUB_PLUGIN_ENTRY, "omnihub_plugin_entry");
 
     CONST(HUB_PLUGIN_OK, 0);
@@ -224,7 +224,7 @@ static void test_http(void)
 
 static void test_smtp(void)
 {
-    SIZE(hub_smtp_message, 40);
+    SIZE(hub_smtp_message, 72); /* 1.1 appended url..flags to the 40 bytes of 1.0 */
     MEMBER(hub_smtp_message, struct_size, 0, 4);
     MEMBER(hub_smtp_message, nrcpt, 4, 4);
     MEMBER(hub_smtp_message, from, 8, 8);
@@ -235,6 +235,17 @@ static void test_smtp(void)
     TYPE(hub_smtp_message, from, const char *);
     TYPE(hub_smtp_message, rcpt, const char *const *);
     TYPE(hub_smtp_message, data, hub_str);
+    MEMBER(hub_smtp_message, url, 40, 8);
+    MEMBER(hub_smtp_message, username, 48, 8);
+    MEMBER(hub_smtp_message, password, 56, 8);
+    MEMBER(hub_smtp_message, timeout_ms, 64, 4);
+    MEMBER(hub_smtp_message, flags, 68, 4);
+    TYPE(hub_smtp_message, url, const char *);
+    TYPE(hub_smtp_message, username, const char *);
+    TYPE(hub_smtp_message, password, const char *);
+    TYPE(hub_smtp_message, timeout_ms, uint32_t);
+    TYPE(hub_smtp_message, flags, uint32_t);
+    CONST(HUB_SMTP_STARTTLS, 1);
 
     SIZE(hub_smtp_result, 8);
     MEMBER(hub_smtp_result, struct_size, 0, 4);
@@ -245,7 +256,7 @@ static void test_smtp(void)
 
 static void test_host_api(void)
 {
-    SIZE(hub_host_api, 128);
+    SIZE(hub_host_api, 136); /* 1.1 appended inbox_write */
     MEMBER(hub_host_api, struct_size, 0, 4);
     MEMBER(hub_host_api, abi_minor, 4, 4);
     MEMBER(hub_host_api, log, 8, 8);
@@ -284,6 +295,9 @@ static void test_host_api(void)
     TYPE(hub_host_api, metric_add, void (*)(const char *, const char *, double));
     TYPE(hub_host_api, out_new, hub_out * (*)(size_t));
     TYPE(hub_host_api, out_free, void (*)(hub_out *));
+    MEMBER(hub_host_api, inbox_write, 128, 8);
+    TYPE(hub_host_api, inbox_write,
+         int (*)(const char *, const char *, const char *, hub_str, char *, size_t));
 }
 
 static void test_plugin(void)

@@ -10,7 +10,8 @@
 
 /* The plugin file is $HUB_CHAT_SO (main sets .so); the HTTP driver is a stub. */
 static plug_gw gw;
-static plug chat = {.name = "chat", .tmpname = "abi_chat", .services = {NULL, plug_gw_http, &gw}};
+static plug chat = {
+    .name = "chat", .tmpname = "abi_chat", .services = {.http_request = plug_gw_http, .ctx = &gw}};
 static const plug_msg msg = {.item = "demo/card",
                              .variant = "default",
                              .locale = "en",

@@ -429,7 +429,7 @@ static void test_deliver(void)
 {
     static const char *const names[] = {"fx_good"};
     int answer = HUB_DELIVER_RETRY;
-    hub_plugin_services svc = {NULL, fake_http, &answer};
+    hub_plugin_services svc = {.http_request = fake_http, .ctx = &answer};
     hub_plugin_services none = {0};
     char err[128], path[1200], listing[512];
     int64_t retry = -1;

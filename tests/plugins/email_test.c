@@ -21,7 +21,8 @@ typedef struct smtp_seen {
     char from[128];
     char rcpt[128];
     char channel[32];
-    unsigned nrcpt;
+    char url[64], user[32], pass[32];
+    unsigned nrcpt, flags;
     char *data;
     size_t len;
 } smtp_seen;
@@ -34,6 +35,10 @@ static int fake_smtp(void *ctx, const char *channel, const hub_smtp_message *msg
     snprintf(s->channel, sizeof(s->channel), "%s", channel);
     snprintf(s->from, sizeof(s->from), "%s", msg->from);
     s->nrcpt = msg->nrcpt;
+    s->flags = HUB_PLUGIN_HAS(msg, flags) ? msg->flags : 99;
+    snprintf(s->url, sizeof(s->url), "%s", HUB_PLUGIN_HAS(msg, url) ? msg->url : "(none)");
+    snprintf(s->user, sizeof(s->user), "%s", msg->username ? msg->username : "(null)");
+    snprintf(s->pass, sizeof(s->pass), "%s", msg->password ? msg->password : "(null)");
     snprintf(s->rcpt, sizeof(s->rcpt), "%s", msg->nrcpt > 0 ? msg->rcpt[0] : "");
     free(s->data);
     s->data = malloc(msg->data.len + 1);
@@ -60,7 +65,7 @@ static const plug_msg msg = {.item = "onboarding/welcome",
 static const hub_channel *load(const char *config, const char *tmpname, smtp_seen *smtp)
 {
     email.tmpname = tmpname;
-    email.services = (hub_plugin_services){NULL, NULL, NULL};
+    email.services = (hub_plugin_services){0};
     if (smtp != NULL) {
         email.services.smtp_send = fake_smtp;
         email.services.ctx = smtp;
@@ -607,10 +612,11 @@ static void test_deliver_smtp(void)
     plug_call r;
     smtp_seen seen = {0};
     char err[256];
-    REQUIRE(load("{\"driver\": \"smtp\", \"smtp\": {\"url\": \"smtp://127.0.0.1:2525\", \"from\": "
-                 "\"Bank <bounces@bank.example>\", \"username\": null, \"password\": \"s3cret\", "
-                 "\"starttls\": false}}",
-                 "email_smtp", &seen) != NULL);
+    REQUIRE(
+        load("{\"driver\": \"smtp\", \"smtp\": {\"url\": \"smtp://127.0.0.1:2525\", \"from\": "
+             "\"Bank <bounces@bank.example>\", \"username\": \"relay\", \"password\": \"s3cret\", "
+             "\"starttls\": true}}",
+             "email_smtp", &seen) != NULL);
     const char *fields[6] = {"Hi", NULL, "<p>x</p>", NULL, NULL, NULL};
     render(fields, RECIPIENT, &r);
     REQUIRE(r.rc == 0);
@@ -621,6 +627,11 @@ static void test_deliver_smtp(void)
     CHECK_STR(seen.channel, "email");
     CHECK_STR(seen.from, "bounces@bank.example");
     CHECK_STR(seen.rcpt, "j@example.org");
+    /* ABI 1.1: the server and the login travel with the message. */
+    CHECK_STR(seen.url, "smtp://127.0.0.1:2525");
+    CHECK_STR(seen.user, "relay");
+    CHECK_STR(seen.pass, "s3cret");
+    CHECK(seen.flags == HUB_SMTP_STARTTLS);
     CHECK(seen.data != NULL && strcmp(seen.data, mime_of(&r)) == 0);
     CHECK(deliver(r.artifact.data, "{\"id\": \"c\"}", err, sizeof(err)) == HUB_DELIVER_FAIL);
     CHECK_STR(err, "no email address");

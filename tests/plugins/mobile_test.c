@@ -6,7 +6,7 @@
 #include "plugin_fixture.h"
 
 static plug_gw gw; /* a fake push gateway */
-static plug mobile = {.name = "mobile", .services = {NULL, plug_gw_http, &gw}};
+static plug mobile = {.name = "mobile", .services = {.http_request = plug_gw_http, .ctx = &gw}};
 static const plug_msg msg = {.item = "onboarding/welcome",
                              .variant = "control",
                              .locale = "en",

@@ -350,7 +350,7 @@ typedef struct plug_gw_answer {
 
 /* Request i (counted from the last plug_gw_reset) is recorded in req[i] and answered with
  * answer[i]; past PLUG_GW_MAX requests are counted and failed. Hand it to the loader as
- * services = {NULL, plug_gw_http, &gw}. */
+ * services = {.http_request = plug_gw_http, .ctx = &gw}. */
 typedef struct plug_gw {
     int calls;
     plug_gw_req req[PLUG_GW_MAX];

@@ -9,7 +9,7 @@
 #define PREFIX "/variants/0/content/en/sms"
 
 static plug_gw gw; /* the app's HTTP driver */
-static plug sms = {.name = "sms", .services = {NULL, plug_gw_http, &gw}};
+static plug sms = {.name = "sms", .services = {.http_request = plug_gw_http, .ctx = &gw}};
 static plug_msg msg = {.item = "onboarding/welcome", /* main() sets .recipient */
                        .variant = "control",
                        .locale = "en",

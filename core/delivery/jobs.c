@@ -1,0 +1,370 @@
+/*
+ * delivery/jobs.c: the durable records of the queue, read and written in the caller's
+ * transaction.
+ *
+ *   HUB_DB_JOBS        be64 id -> {"id","channel","item","version","variant","locale",
+ *                      "journey","step","message_id","recipient","status","attempts",
+ *                      "created_ms","first_ms","next_ms","done_ms","last_error"}
+ *   HUB_DB_JOB_BODIES  be64 id -> the artifact text (written once)
+ *   HUB_DB_JOB_DUE     be64 next_ms, be64 id -> "" while the job waits (queued or failed)
+ *   HUB_DB_JOB_STATUS  status \0 be64 id -> ""
+ *   HUB_DB_IDEMPOTENCY key -> {"hash","answer","at_ms"}
+ *
+ * A job is "queued" (no attempt yet), "failed" (an attempt failed, another is scheduled),
+ * "delivered" or "dead" (refused for good, or out of time). "sending" exists only in memory,
+ * while a worker holds the job (hub_queue_sending).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "delivery/internal.h"
+
+static void id_key(uint64_t id, unsigned char key[8])
+{
+    hub_be64_put(key, id);
+}
+
+static void due_key(int64_t at_ms, uint64_t id, unsigned char key[16])
+{
+    hub_be64_put(key, (uint64_t)(at_ms < 0 ? 0 : at_ms));
+    hub_be64_put(key + 8, id);
+}
+
+static size_t status_key(const char *status, uint64_t id, unsigned char key[32])
+{
+    size_t n = strlen(status);
+    memcpy(key, status, n);
+    key[n] = '\0';
+    hub_be64_put(key + n + 1, id);
+    return n + 9;
+}
+
+int hub_job_id_parse(const char *s, uint64_t *out)
+{
+    if (s == NULL || s[0] == '0' || hub_parse_u64(hub_slice_cstr(s), out) != 0 || *out == 0)
+        return HUB_ENOTFOUND;
+    return 0;
+}
+
+static int put_json(hub_txn *txn, hub_db db, hub_slice key, const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT);
+    if (text == NULL)
+        return HUB_ENOMEM;
+    int rc = hub_txn_put(txn, db, key, hub_slice_cstr(text));
+    free(text);
+    return rc;
+}
+
+static int get_json(hub_txn *txn, hub_db db, hub_slice key, json_t **out)
+{
+    hub_slice v;
+    int rc = hub_txn_get(txn, db, key, &v);
+    if (rc != 0)
+        return rc;
+    *out = json_loadb(v.base, v.len, 0, NULL);
+    return *out != NULL ? 0 : HUB_EIO;
+}
+
+int hub_job_load(hub_txn *txn, uint64_t id, json_t **out)
+{
+    unsigned char k[8];
+    id_key(id, k);
+    return get_json(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, out);
+}
+
+int hub_job_body(hub_txn *txn, uint64_t id, hub_slice *out)
+{
+    unsigned char k[8];
+    id_key(id, k);
+    return hub_txn_get(txn, HUB_DB_JOB_BODIES, (hub_slice){(char *)k, 8}, out);
+}
+
+static int64_t rec_int(const json_t *rec, const char *name)
+{
+    return (int64_t)json_integer_value(json_object_get(rec, name));
+}
+
+/* Moves the job between status and due indices and stores rec. */
+static int job_store(hub_txn *txn, uint64_t id, const char *old_status, int64_t old_due,
+                     json_t *rec)
+{
+    unsigned char k[8], sk[32], dk[16];
+    const char *status = json_string_value(json_object_get(rec, "status"));
+    int waiting = strcmp(status, "queued") == 0 || strcmp(status, "failed") == 0;
+    int rc = 0;
+    id_key(id, k);
+    if (old_status != NULL && strcmp(old_status, status) != 0) {
+        size_t n = status_key(old_status, id, sk);
+        (void)hub_txn_del(txn, HUB_DB_JOB_STATUS, (hub_slice){(char *)sk, n});
+    }
+    if (old_due >= 0) {
+        due_key(old_due, id, dk);
+        (void)hub_txn_del(txn, HUB_DB_JOB_DUE, (hub_slice){(char *)dk, 16});
+    }
+    size_t n = status_key(status, id, sk);
+    rc = hub_txn_put(txn, HUB_DB_JOB_STATUS, (hub_slice){(char *)sk, n}, (hub_slice){"", 0});
+    if (rc == 0 && waiting) {
+        due_key(rec_int(rec, "next_ms"), id, dk);
+        rc = hub_txn_put(txn, HUB_DB_JOB_DUE, (hub_slice){(char *)dk, 16}, (hub_slice){"", 0});
+    }
+    return rc != 0 ? rc : put_json(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, rec);
+}
+
+int hub_job_enqueue(hub_txn *txn, const hub_job_in *in, int64_t now_ms, uint64_t *id_out)
+{
+    uint64_t id;
+    char ids[24];
+    int rc = hub_txn_next_seq(txn, "delivery", &id);
+    if (rc != 0)
+        return rc;
+    snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
+    json_t *rec = json_pack("{s:s,s:s,s:s,s:I,s:s?,s:s,s:s?,s:s?,s:s,s:O?,s:s,s:i,s:I,s:I}", "id",
+                            ids, "channel", in->channel, "item", in->item, "version",
+                            (json_int_t)in->version, "variant", in->variant, "locale", in->locale,
+                            "journey", in->journey, "step", in->step, "message_id", in->message_id,
+                            "recipient", in->recipient, "status", "queued", "attempts", 0,
+                            "created_ms", (json_int_t)now_ms, "next_ms", (json_int_t)now_ms);
+    if (rec == NULL)
+        return HUB_ENOMEM;
+    unsigned char k[8];
+    id_key(id, k);
+    rc = hub_txn_put(txn, HUB_DB_JOB_BODIES, (hub_slice){(char *)k, 8}, in->artifact);
+    if (rc == 0)
+        rc = job_store(txn, id, NULL, -1, rec);
+    json_decref(rec);
+    if (rc == 0)
+        *id_out = id;
+    return rc;
+}
+
+int hub_job_settle(hub_txn *txn, const hub_job_outcome *o)
+{
+    json_t *rec = NULL;
+    int rc = hub_job_load(txn, o->id, &rec);
+    if (rc != 0)
+        return rc;
+    char old_status[16];
+    snprintf(old_status, sizeof(old_status), "%s",
+             json_string_value(json_object_get(rec, "status")));
+    int waiting = strcmp(old_status, "queued") == 0 || strcmp(old_status, "failed") == 0;
+    /* A job settled meanwhile (retried by hand after a restart, say) keeps its new state. */
+    if (!waiting || rec_int(rec, "attempts") != (int64_t)o->attempt - 1) {
+        json_decref(rec);
+        return 0;
+    }
+    int64_t old_due = rec_int(rec, "next_ms");
+    const char *status = "delivered";
+    int64_t first = json_object_get(rec, "first_ms") != NULL ? rec_int(rec, "first_ms") : o->now_ms;
+    json_object_set_new(rec, "attempts", json_integer(o->attempt));
+    json_object_set_new(rec, "first_ms", json_integer(first));
+    if (o->result == HUB_DELIVER_RETRY) {
+        uint64_t rng = o->rng_seed;
+        int64_t next =
+            hub_retry_next(o->policy, o->attempt, first, o->now_ms, o->retry_after_ms, &rng);
+        status = next < 0 ? "dead" : "failed";
+        if (next >= 0)
+            json_object_set_new(rec, "next_ms", json_integer(next));
+    } else if (o->result != HUB_DELIVER_OK) {
+        status = "dead";
+    }
+    json_object_set_new(rec, "status", json_string(status));
+    if (strcmp(status, "failed") != 0)
+        json_object_set_new(rec, "done_ms", json_integer(o->now_ms));
+    if (o->result != HUB_DELIVER_OK)
+        json_object_set_new(rec, "last_error", json_string(o->error[0] ? o->error : "failed"));
+    if (strcmp(status, "dead") == 0 && o->result == HUB_DELIVER_RETRY)
+        json_object_set_new(rec, "last_error",
+                            json_sprintf("gave up after %u attempts: %s", o->attempt,
+                                         o->error[0] ? o->error : "failed"));
+    rc = job_store(txn, o->id, old_status, old_due, rec);
+    json_decref(rec);
+    return rc;
+}
+
+int hub_job_retry(hub_txn *txn, uint64_t id, int64_t now_ms)
+{
+    json_t *rec = NULL;
+    int rc = hub_job_load(txn, id, &rec);
+    if (rc != 0)
+        return rc;
+    const char *st = json_string_value(json_object_get(rec, "status"));
+    char old_status[16];
+    snprintf(old_status, sizeof(old_status), "%s", st);
+    if (strcmp(st, "dead") != 0 && strcmp(st, "failed") != 0) {
+        json_decref(rec);
+        return HUB_EEXISTS;
+    }
+    int64_t old_due = strcmp(st, "failed") == 0 ? rec_int(rec, "next_ms") : -1;
+    /* A fresh window: the give-up deadline counts from this attempt. */
+    json_object_del(rec, "first_ms");
+    json_object_del(rec, "done_ms");
+    json_object_set_new(rec, "status", json_string("queued"));
+    json_object_set_new(rec, "next_ms", json_integer(now_ms));
+    rc = job_store(txn, id, old_status, old_due, rec);
+    json_decref(rec);
+    return rc;
+}
+
+/* ---- the API's view ------------------------------------------------------------------------ */
+
+static void set_time(json_t *out, const char *name, const json_t *rec, const char *ms_name)
+{
+    const json_t *v = json_object_get(rec, ms_name);
+    char ts[HUB_TIME_LEN];
+    if (!json_is_integer(v)) {
+        json_object_set_new(out, name, json_null());
+        return;
+    }
+    hub_time_format((int64_t)json_integer_value(v), ts);
+    json_object_set_new(out, name, json_string(ts));
+}
+
+json_t *hub_job_view(const json_t *rec, int sending)
+{
+    static const char *const copied[] = {"id",         "channel",  "item",       "version",
+                                         "variant",    "locale",   "journey",    "step",
+                                         "message_id", "attempts", "last_error", NULL};
+    json_t *out = json_object();
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; copied[i] != NULL; i++) {
+        json_t *v = json_object_get(rec, copied[i]);
+        json_object_set(out, copied[i], v != NULL ? v : json_null());
+    }
+    const char *st = json_string_value(json_object_get(rec, "status"));
+    int waiting = st != NULL && (strcmp(st, "queued") == 0 || strcmp(st, "failed") == 0);
+    json_object_set_new(out, "status", json_string(sending && waiting ? "sending" : st));
+    json_object_set(out, "recipient",
+                    json_object_get(json_object_get(rec, "recipient"), "id") != NULL
+                        ? json_object_get(json_object_get(rec, "recipient"), "id")
+                        : json_null());
+    set_time(out, "created_at", rec, "created_ms");
+    set_time(out, "first_attempt_at", rec, "first_ms");
+    if (waiting)
+        set_time(out, "next_attempt_at", rec, "next_ms");
+    else
+        json_object_set_new(out, "next_attempt_at", json_null());
+    set_time(out, "finished_at", rec, "done_ms");
+    return out;
+}
+
+int hub_job_list(hub_txn *txn, const char *status, uint64_t after, size_t limit, json_t **out,
+                 uint64_t *last)
+{
+    unsigned char sk[32];
+    hub_cursor *c = NULL;
+    hub_slice k, v;
+    size_t n = status_key(status, after + 1, sk), plen = strlen(status) + 1;
+    *last = 0;
+    json_t *arr = json_array();
+    int rc = arr != NULL ? hub_cursor_open(txn, HUB_DB_JOB_STATUS, &c) : HUB_ENOMEM;
+    if (rc == 0)
+        rc = hub_cursor_seek(c, (hub_slice){(char *)sk, n}, &k, &v);
+    for (; rc == 0 && json_array_size(arr) < limit; rc = hub_cursor_next(c, &k, &v)) {
+        if (k.len != n || memcmp(k.base, sk, plen) != 0)
+            break;
+        uint64_t id = hub_be64_get((const unsigned char *)k.base + plen);
+        json_t *rec = NULL;
+        if (hub_job_load(txn, id, &rec) != 0)
+            continue;
+        json_array_append_new(arr, hub_job_view(rec, 0));
+        json_decref(rec);
+        *last = id;
+    }
+    hub_cursor_close(c);
+    if (rc != 0 && rc != HUB_ENOTFOUND) {
+        json_decref(arr);
+        return rc;
+    }
+    if (json_array_size(arr) < limit)
+        *last = 0; /* no further page */
+    *out = arr;
+    return 0;
+}
+
+size_t hub_job_waiting(hub_txn *txn)
+{
+    return hub_txn_count(txn, HUB_DB_JOB_DUE);
+}
+
+/* ---- idempotency -------------------------------------------------------------------------- */
+
+int hub_idem_lookup(hub_txn *txn, const char *key, const char *hash, int64_t now_ms,
+                    json_t **answer)
+{
+    json_t *rec = NULL;
+    int rc = get_json(txn, HUB_DB_IDEMPOTENCY, hub_slice_cstr(key), &rec);
+    if (rc != 0)
+        return rc;
+    if (rec_int(rec, "at_ms") + HUB_IDEMPOTENCY_TTL_MS <= now_ms) {
+        json_decref(rec);
+        return HUB_ENOTFOUND; /* expired: the key may be used again */
+    }
+    const char *h = json_string_value(json_object_get(rec, "hash"));
+    if (h == NULL || strcmp(h, hash) != 0) {
+        json_decref(rec);
+        return HUB_EINVAL;
+    }
+    *answer = json_incref(json_object_get(rec, "answer"));
+    json_decref(rec);
+    return *answer != NULL ? 0 : HUB_EIO;
+}
+
+int hub_idem_put(hub_txn *txn, const char *key, const char *hash, const json_t *answer,
+                 int64_t now_ms)
+{
+    json_t *rec =
+        json_pack("{s:s,s:O,s:I}", "hash", hash, "answer", answer, "at_ms", (json_int_t)now_ms);
+    if (rec == NULL)
+        return HUB_ENOMEM;
+    int rc = put_json(txn, HUB_DB_IDEMPOTENCY, hub_slice_cstr(key), rec);
+    json_decref(rec);
+    return rc;
+}
+
+/* Deletes up to max expired idempotency records and finished jobs older than keep_ms. */
+int hub_jobs_sweep(hub_txn *txn, int64_t now_ms, int64_t keep_ms, size_t max, size_t *removed)
+{
+    hub_cursor *c = NULL;
+    hub_slice k, v;
+    size_t n = 0;
+    int rc = hub_cursor_open(txn, HUB_DB_IDEMPOTENCY, &c);
+    for (rc = rc == 0 ? hub_cursor_seek(c, (hub_slice){"", 0}, &k, &v) : rc; rc == 0 && n < max;
+         rc = hub_cursor_next(c, &k, &v)) {
+        json_t *rec = json_loadb(v.base, v.len, 0, NULL);
+        int old = rec == NULL || rec_int(rec, "at_ms") + HUB_IDEMPOTENCY_TTL_MS <= now_ms;
+        json_decref(rec);
+        if (old && hub_cursor_del(c) == 0)
+            n++;
+    }
+    hub_cursor_close(c);
+    static const char *const finished[] = {"delivered", "dead"};
+    for (size_t f = 0; f < 2 && (rc == 0 || rc == HUB_ENOTFOUND); f++) {
+        unsigned char sk[32];
+        size_t kl = status_key(finished[f], 0, sk), plen = strlen(finished[f]) + 1;
+        rc = hub_cursor_open(txn, HUB_DB_JOB_STATUS, &c);
+        /* Ids grow with time, so the oldest come first: stop at the first one kept. */
+        for (rc = rc == 0 ? hub_cursor_seek(c, (hub_slice){(char *)sk, kl}, &k, &v) : rc;
+             rc == 0 && n < max; rc = hub_cursor_next(c, &k, &v)) {
+            if (k.len != kl || memcmp(k.base, sk, plen) != 0)
+                break;
+            uint64_t id = hub_be64_get((const unsigned char *)k.base + plen);
+            json_t *rec = NULL;
+            if (hub_job_load(txn, id, &rec) == 0 && rec_int(rec, "done_ms") + keep_ms > now_ms) {
+                json_decref(rec);
+                break;
+            }
+            json_decref(rec);
+            unsigned char ik[8];
+            id_key(id, ik);
+            (void)hub_txn_del(txn, HUB_DB_JOBS, (hub_slice){(char *)ik, 8});
+            (void)hub_txn_del(txn, HUB_DB_JOB_BODIES, (hub_slice){(char *)ik, 8});
+            if (hub_cursor_del(c) == 0)
+                n++;
+        }
+        hub_cursor_close(c);
+    }
+    *removed = n;
+    return rc == HUB_ENOTFOUND ? 0 : rc;
+}
