@@ -183,9 +183,11 @@ static int serve_run(const hub_config *cfg, const char *data)
                            .workers = cfg->workers,
                            .retry = cfg->retry,
                            .keep_ms = cfg->keep_ms};
+    qc.services = ch.services;
     rc = hub_queue_start(&qc, &queue, &err);
     if (rc != 0)
         goto out;
+    hub_changes_set_hook(hub_webhooks_on_change, queue);
     hc.renderer = ch.renderer;
     hc.queue = queue;
     rc = hub_http_start(&http, &hc, store, hub_renderer_schemas(ch.renderer), &err);
@@ -205,6 +207,7 @@ out:
     if (code != 0)
         fail(&err, rc);
     hub_http_stop(http);
+    hub_changes_set_hook(NULL, NULL);
     hub_queue_stop(queue); /* after HTTP (no new sends), before the writer (its outcomes) */
     hub_store_writer_stop(store);
     hub_store_close(store);
@@ -422,8 +425,11 @@ static int cmd_import(int argc, char **argv)
             code = open_channels(&cfg, data, &ch);
         if (code == 0 && open_store(&store, data, 0, 0) != 0)
             code = 1;
-        if (code == 0)
+        if (code == 0) {
+            /* Events of imported changes wait in the queue for a server to send them. */
+            hub_changes_set_hook(hub_webhooks_on_change, NULL);
             code = hub_import_paths(store, ch.renderer, a.pos, a.npos);
+        }
         hub_store_close(store);
         hub_channels_close(&ch);
         hub_config_free(&cfg);

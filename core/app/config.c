@@ -21,7 +21,8 @@
  *   log_level "debug"|"info"|"warn"|"error" (default "info"),
  *   delivery {breaker {threshold 1..1000 (default 5), open_ms 1..86400000 (default 30000)},
  *             timeout_ms 100..600000 (one SMTP or HTTP exchange; default 30000),
- *             keep_days 1..3650 (delivered and dead jobs; default 7)}.
+ *             keep_days 1..3650 (delivered and dead jobs; default 7)},
+ *   webhooks {allowed_hosts: [host names a webhook URL may name]} (default: any).
  * The parsed document stays in cfg->raw for the plugin and delivery issues.
  */
 #include <errno.h>
@@ -87,6 +88,7 @@ static const rule delivery_rules[] = {
     END,
 };
 static const rule outbox_rules[] = {{"dir", R_STRING, 0, 0, NULL, NULL}, END};
+static const rule webhooks_rules[] = {{"allowed_hosts", R_STRLIST, 0, 0, NULL, NULL}, END};
 static const rule store_rules[] = {{"map_size_mb", R_INT, 1, 1048576, NULL, NULL}, END};
 
 static const rule top_rules[] = {
@@ -99,6 +101,7 @@ static const rule top_rules[] = {
     {"channels", R_OBJMAP, 0, 0, NULL, NULL},
     {"delivery", R_OBJECT, 0, 0, NULL, delivery_rules},
     {"outbox", R_OBJECT, 0, 0, NULL, outbox_rules},
+    {"webhooks", R_OBJECT, 0, 0, NULL, webhooks_rules},
     {"store", R_OBJECT, 0, 0, NULL, store_rules},
     {"log_level", R_ENUM, 0, 0, levels, NULL},
     END,
@@ -318,6 +321,7 @@ static void apply(hub_config *cfg, json_t *doc)
     cfg->channels = json_object_get(doc, "channels");
     cfg->delivery = json_object_get(doc, "delivery");
     cfg->outbox = json_object_get(doc, "outbox");
+    cfg->http.webhook_hosts = json_object_get(json_object_get(doc, "webhooks"), "allowed_hosts");
     json_t *d = cfg->delivery, *retry = json_object_get(d, "retry");
     json_t *breaker = json_object_get(d, "breaker");
     cfg->workers = (unsigned)int_at(d, "workers", 4);

@@ -224,8 +224,14 @@ int hub_content_delivery(hub_txn *txn, hub_slice key, hub_slice variant, const c
 /* ---- changes feed and audit (log.c) ---------------------------------------------------- */
 
 /* Appends {"seq","type":"item.published"|"item.unpublished"|"item.deleted","key",
- * "version","at"}. */
+ * "version","at"}, and runs the change hook on it in the same transaction. */
 int hub_changes_append(hub_txn *txn, const char *type, const char *key, uint32_t version);
+
+/* Runs inside the transaction of every change with its record (borrowed); a failure rolls
+ * the change back with it. The webhooks hang here, so an event is queued exactly when its
+ * change commits. Set once at start-up, before any write (NULL: none). */
+typedef int (*hub_change_hook)(void *ctx, hub_txn *txn, const json_t *change);
+void hub_changes_set_hook(hub_change_hook fn, void *ctx);
 /* Changes with seq > since, at most limit. *next: the last seq returned (or since). */
 int hub_changes_list(hub_txn *txn, uint64_t since, size_t limit, json_t **out, uint64_t *next);
 

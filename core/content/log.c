@@ -15,6 +15,15 @@
 
 #define AKEY_MAX 511
 
+static hub_change_hook change_hook;
+static void *change_hook_ctx;
+
+void hub_changes_set_hook(hub_change_hook fn, void *ctx)
+{
+    change_hook = fn;
+    change_hook_ctx = ctx;
+}
+
 int hub_changes_append(hub_txn *txn, const char *type, const char *key, uint32_t version)
 {
     uint64_t seq;
@@ -30,6 +39,8 @@ int hub_changes_append(hub_txn *txn, const char *type, const char *key, uint32_t
         return HUB_ENOMEM;
     hub_be64_put(k, seq);
     rc = hub_content_store_json(txn, HUB_DB_CHANGES, (hub_slice){(const char *)k, 8}, rec);
+    if (rc == 0 && change_hook != NULL)
+        rc = change_hook(change_hook_ctx, txn, rec);
     json_decref(rec);
     return rc;
 }

@@ -50,6 +50,19 @@ void hub_transport_thread_end(void);
 /* "scheme://host[:port]" of url into out (cap); 0, or HUB_EINVAL for a URL without "://". */
 int hub_transport_endpoint(const char *url, char *out, size_t cap);
 
+/* ---- the host services the plugins get ----------------------------------------------- */
+
+/* What the services need; the app owns it and sets store once the store is open (before any
+ * deliver() runs). */
+typedef struct hub_delivery_services {
+    hub_transport transport;
+    hub_store *store;
+} hub_delivery_services;
+
+/* Fills out (for hub_plugins_config.services) with smtp_send, http_request and inbox_write
+ * over s. */
+void hub_delivery_services_bind(hub_delivery_services *s, hub_plugin_services *out);
+
 /* ---- jobs (in the caller's transaction) ------------------------------------------------- */
 
 #define HUB_RECIPIENT_ID_MAX    128
@@ -59,6 +72,7 @@ int hub_transport_endpoint(const char *url, char *out, size_t cap);
 /* One message to deliver: what the send request rendered. Strings borrowed. */
 typedef struct hub_job_in {
     const char *channel, *item, *variant, *locale, *journey, *step, *message_id;
+    const char *webhook; /* a webhook event (channel HUB_WEBHOOK_CHANNEL): the webhook id */
     uint32_t version;
     const json_t *recipient; /* the request's recipient object (kept for deliver()) */
     hub_slice artifact;      /* the plugin's artifact (JSON object text) */
@@ -108,14 +122,41 @@ int hub_inbox_list(hub_txn *txn, const char *recipient, const char *channel, siz
 int hub_inbox_mark_read(hub_txn *txn, const char *recipient, const char *message_id, int64_t now_ms,
                         json_t **out);
 
+/* ---- webhooks (webhooks.c) ------------------------------------------------------------- */
+
+#define HUB_WEBHOOK_ID_MAX  64
+#define HUB_WEBHOOK_CHANNEL "webhook" /* the channel name of webhook jobs */
+#define HUB_WEBHOOK_SIG_MAX 96
+
+/* 1 for a webhook id: 1..64 of a-z, 0-9, '-', '_'. */
+int hub_webhook_id_ok(const char *id);
+/* Creates or replaces webhook id from {"url","events":[...],"secret"}; allowed_hosts: a JSON
+ * array of host names the url may name (NULL: any). *out: the stored webhook without its
+ * secret. HUB_EINVAL with err->problems, HUB_ENOTFOUND for a bad id. */
+int hub_webhook_put(hub_txn *txn, const char *id, const json_t *body, const json_t *allowed_hosts,
+                    json_t **out, int *created, hub_error *err);
+/* The stored record, secret included (for signing); HUB_ENOTFOUND. */
+int hub_webhook_load(hub_txn *txn, const char *id, json_t **out);
+/* The record without its secret; HUB_ENOTFOUND. */
+int hub_webhook_get(hub_txn *txn, const char *id, json_t **out);
+int hub_webhook_list(hub_txn *txn, json_t **out);
+int hub_webhook_delete(hub_txn *txn, const char *id);
+/* The hub_change_hook of core/content (ctx: the hub_queue to kick, or NULL): queues one
+ * event job per webhook subscribed to the change's type, in the change's transaction. */
+int hub_webhooks_on_change(void *ctx, hub_txn *txn, const json_t *change);
+/* "t=<ts>,v1=<hex HMAC-SHA256(secret, "<event id>.<ts>.<body>")>" into out. 0 or HUB_EIO. */
+int hub_webhook_sign(const char *secret, const char *event_id, int64_t ts, hub_slice body,
+                     char out[HUB_WEBHOOK_SIG_MAX]);
+
 /* ---- the queue: a dispatcher and worker threads ---------------------------------------- */
 
 typedef struct hub_queue hub_queue;
 
 typedef struct hub_queue_config {
-    hub_store *store;           /* its writer runs */
-    const hub_plugins *plugins; /* the channels deliver() is called on */
-    unsigned workers;           /* 0: 4 */
+    hub_store *store;                /* its writer runs */
+    const hub_plugins *plugins;      /* the channels deliver() is called on */
+    hub_delivery_services *services; /* the transports webhook events go out through */
+    unsigned workers;                /* 0: 4 */
     hub_retry_policy retry;
     int64_t keep_ms;         /* delivered and dead jobs are kept this long; 0: 7 days */
     int64_t (*now_ms)(void); /* NULL: hub_now_ms */
@@ -132,18 +173,5 @@ void hub_queue_kick(hub_queue *q);
 int hub_queue_sending(hub_queue *q, uint64_t id);
 /* Counters in Prometheus text format. */
 int hub_queue_metrics_text(hub_queue *q, hub_buf *out);
-
-/* ---- the host services the plugins get ----------------------------------------------- */
-
-/* What the services need; the app owns it and sets store once the store is open (before any
- * deliver() runs). */
-typedef struct hub_delivery_services {
-    hub_transport transport;
-    hub_store *store;
-} hub_delivery_services;
-
-/* Fills out (for hub_plugins_config.services) with smtp_send, http_request and inbox_write
- * over s. */
-void hub_delivery_services_bind(hub_delivery_services *s, hub_plugin_services *out);
 
 #endif

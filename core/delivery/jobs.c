@@ -119,12 +119,12 @@ int hub_job_enqueue(hub_txn *txn, const hub_job_in *in, int64_t now_ms, uint64_t
     if (rc != 0)
         return rc;
     snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
-    json_t *rec = json_pack("{s:s,s:s,s:s,s:I,s:s?,s:s,s:s?,s:s?,s:s,s:O?,s:s,s:i,s:I,s:I}", "id",
-                            ids, "channel", in->channel, "item", in->item, "version",
-                            (json_int_t)in->version, "variant", in->variant, "locale", in->locale,
-                            "journey", in->journey, "step", in->step, "message_id", in->message_id,
-                            "recipient", in->recipient, "status", "queued", "attempts", 0,
-                            "created_ms", (json_int_t)now_ms, "next_ms", (json_int_t)now_ms);
+    json_t *rec = json_pack(
+        "{s:s,s:s,s:s,s:I,s:s?,s:s?,s:s?,s:s?,s:s?,s:s,s:O?,s:s,s:i,s:I,s:I}", "id", ids, "channel",
+        in->channel, "item", in->item, "version", (json_int_t)in->version, "variant", in->variant,
+        "locale", in->locale, "journey", in->journey, "step", in->step, "webhook", in->webhook,
+        "message_id", in->message_id, "recipient", in->recipient, "status", "queued", "attempts", 0,
+        "created_ms", (json_int_t)now_ms, "next_ms", (json_int_t)now_ms);
     if (rec == NULL)
         return HUB_ENOMEM;
     unsigned char k[8];
@@ -222,9 +222,9 @@ static void set_time(json_t *out, const char *name, const json_t *rec, const cha
 
 json_t *hub_job_view(const json_t *rec, int sending)
 {
-    static const char *const copied[] = {"id",         "channel",  "item",       "version",
-                                         "variant",    "locale",   "journey",    "step",
-                                         "message_id", "attempts", "last_error", NULL};
+    static const char *const copied[] = {"id",       "channel",    "item", "version", "variant",
+                                         "locale",   "journey",    "step", "webhook", "message_id",
+                                         "attempts", "last_error", NULL};
     json_t *out = json_object();
     if (out == NULL)
         return NULL;

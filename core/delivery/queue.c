@@ -146,6 +146,40 @@ static int load_job(hub_queue *q, uint64_t id, json_t **rec, hub_buf *body)
     return rc;
 }
 
+/* One attempt of a webhook event: POSTs it, signed now, to the webhook's current URL. */
+static int send_event(hub_queue *q, const char *hook, const hub_deliver_in *in, char *err,
+                      size_t errcap, int64_t *retry_after_ms)
+{
+    hub_txn *txn = NULL;
+    json_t *rec = NULL;
+    char sig[HUB_WEBHOOK_SIG_MAX];
+    int rc = hub_store_read(q->cfg.store, &txn);
+    if (rc == 0)
+        rc = hub_webhook_load(txn, hook, &rec);
+    hub_txn_end(txn);
+    if (rc == HUB_ENOTFOUND)
+        return snprintf(err, errcap, "webhook %s was deleted", hook), HUB_DELIVER_FAIL;
+    const char *secret = json_string_value(json_object_get(rec, "secret"));
+    const char *url = json_string_value(json_object_get(rec, "url"));
+    if (rc != 0 || secret == NULL || url == NULL || q->cfg.services == NULL ||
+        hub_webhook_sign(secret, in->message_id, hub_now_ms() / 1000,
+                         (hub_slice){(char *)in->artifact.ptr, in->artifact.len}, sig) != 0) {
+        json_decref(rec);
+        return snprintf(err, errcap, "webhook %s cannot be read or signed", hook),
+               HUB_DELIVER_RETRY;
+    }
+    const hub_http_header h[] = {{"Content-Type", "application/json"},
+                                 {"Omnihub-Event-Id", in->message_id},
+                                 {"Idempotency-Key", in->message_id},
+                                 {"Omnihub-Signature", sig}};
+    hub_http_request req = {sizeof(req), 4, "POST", url, h, in->artifact, 0, 0};
+    hub_http_response res = {sizeof(res), 0, NULL, 0};
+    rc = hub_transport_http(&q->cfg.services->transport, &req, &res, err, errcap);
+    *retry_after_ms = res.retry_after_ms;
+    json_decref(rec);
+    return rc;
+}
+
 static void attempt(hub_queue *q, uint64_t id)
 {
     json_t *rec = NULL;
@@ -165,7 +199,8 @@ static void attempt(hub_queue *q, uint64_t id)
         return;
     }
     const char *ch = json_string_value(json_object_get(rec, "channel"));
-    const hub_channel *c = hub_plugins_find(q->cfg.plugins, ch, strlen(ch));
+    const char *hook = json_string_value(json_object_get(rec, "webhook"));
+    const hub_channel *c = hook == NULL ? hub_plugins_find(q->cfg.plugins, ch, strlen(ch)) : NULL;
     uint32_t n = (uint32_t)json_integer_value(json_object_get(rec, "attempts")) + 1;
     hub_deliver_in in = {sizeof(in),
                          n,
@@ -175,7 +210,10 @@ static void attempt(hub_queue *q, uint64_t id)
     w->o.id = id;
     w->o.attempt = n;
     w->o.policy = &q->cfg.retry;
-    if (c == NULL) {
+    if (hook != NULL) {
+        w->o.result =
+            send_event(q, hook, &in, w->o.error, sizeof(w->o.error), &w->o.retry_after_ms);
+    } else if (c == NULL) {
         w->o.result = HUB_DELIVER_FAIL;
         snprintf(w->o.error, sizeof(w->o.error), "channel %.64s is not loaded", ch);
     } else {

@@ -24,6 +24,7 @@ typedef struct hub_http_config {
     unsigned request_timeout_ms;  /* reading a request, idle keep-alive; 10000 */
     const hub_renderer *renderer; /* the channels (borrowed; NULL: none, render is 404) */
     hub_queue *queue;             /* the delivery queue (borrowed; NULL: sends are 503) */
+    const json_t *webhook_hosts;  /* webhooks.allowed_hosts (borrowed; NULL: any host) */
 } hub_http_config;
 
 void hub_http_config_defaults(hub_http_config *cfg);

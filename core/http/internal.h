@@ -205,6 +205,7 @@ void hub_h_tokens(hub_request *r);
 void hub_h_send(hub_request *r, const char *journey, const char *step);
 void hub_h_deliveries(hub_request *r);
 void hub_h_inbox(hub_request *r);
+void hub_h_webhooks(hub_request *r);
 void hub_h_locales(hub_request *r);
 void hub_h_taxonomy(hub_request *r);
 void hub_h_items(hub_request *r);

@@ -13,7 +13,7 @@ static const struct {
     {"audit", hub_h_audit},           {"changes", hub_h_changes}, {"content", hub_h_content},
     {"deliveries", hub_h_deliveries}, {"inbox", hub_h_inbox},     {"items", hub_h_items},
     {"journeys", hub_h_journeys},     {"locales", hub_h_locales}, {"render", hub_h_render},
-    {"taxonomy", hub_h_taxonomy},     {"tokens", hub_h_tokens},
+    {"taxonomy", hub_h_taxonomy},     {"tokens", hub_h_tokens},   {"webhooks", hub_h_webhooks},
 };
 
 hub_handler_fn hub_route_find(const char *resource)

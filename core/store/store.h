@@ -27,27 +27,30 @@ typedef struct hub_cursor hub_cursor;
 
 /* The named databases. Keys and values are bytes; the modules above own their formats. */
 typedef enum hub_db {
-    HUB_DB_META,        /* "schema_version", counters, settings                          */
-    HUB_DB_TOKENS,      /* sha256(secret) hex -> token record (auth)                       */
-    HUB_DB_TOKEN_NAMES, /* token name -> sha256 hex (auth)                               */
-    HUB_DB_LOCALES,     /* tag -> locale record (locale)                                   */
-    HUB_DB_TERMS,       /* "facet/path" -> term record (taxonomy)                          */
-    HUB_DB_DRAFTS,      /* item key -> draft document (content)                            */
-    HUB_DB_HEADS,       /* item key -> published head (content)                            */
-    HUB_DB_VERSIONS,    /* item key \0 be32 version -> version document (content)          */
-    HUB_DB_DELIVERY,    /* item \0 variant \0 locale \0 channel -> materialized body     */
-    HUB_DB_TAG_ITEMS,   /* tag \0 item key -> "" (content: tag index, drafts and published) */
-    HUB_DB_CHANGES,     /* be64 seq -> change record (content)                             */
-    HUB_DB_AUDIT,       /* be64 seq -> audit record                                        */
-    HUB_DB_AUDIT_KEY,   /* item key \0 be64 seq -> "" (audit by key)                       */
-    HUB_DB_JOURNEYS,    /* journey id -> journey document                                  */
-    HUB_DB_JOBS,        /* be64 delivery id -> job record (delivery)                       */
-    HUB_DB_JOB_BODIES,  /* be64 delivery id -> the artifact to deliver (delivery)          */
-    HUB_DB_JOB_DUE,     /* be64 due ms, be64 id -> "" for jobs waiting (delivery)          */
-    HUB_DB_JOB_STATUS,  /* status \0 be64 id -> "" (delivery)                              */
-    HUB_DB_IDEMPOTENCY, /* idempotency key -> {"hash","answer","at"} (delivery)            */
-    HUB_DB_INBOX,       /* recipient \0 be64 seq -> inbox message (delivery)               */
-    HUB_DB_INBOX_IDS,   /* message id -> recipient \0 be64 seq (delivery)                  */
+    HUB_DB_META,          /* "schema_version", counters, settings                          */
+    HUB_DB_TOKENS,        /* sha256(secret) hex -> token record (auth)                       */
+    HUB_DB_TOKEN_NAMES,   /* token name -> sha256 hex (auth)                               */
+    HUB_DB_LOCALES,       /* tag -> locale record (locale)                                   */
+    HUB_DB_TERMS,         /* "facet/path" -> term record (taxonomy)                          */
+    HUB_DB_DRAFTS,        /* item key -> draft document (content)                            */
+    HUB_DB_HEADS,         /* item key -> published head (content)                            */
+    HUB_DB_VERSIONS,      /* item key \0 be32 version -> version document (content)          */
+    HUB_DB_DELIVERY,      /* item \0 variant \0 locale \0 channel -> materialized body     */
+    HUB_DB_TAG_ITEMS,     /* tag \0 item key -> "" (content: tag index, drafts and published) */
+    HUB_DB_CHANGES,       /* be64 seq -> change record (content)                             */
+    HUB_DB_AUDIT,         /* be64 seq -> audit record                                        */
+    HUB_DB_AUDIT_KEY,     /* item key \0 be64 seq -> "" (audit by key)                       */
+    HUB_DB_JOURNEYS,      /* journey id -> journey document                                  */
+    HUB_DB_JOBS,          /* be64 delivery id -> job record (delivery)                       */
+    HUB_DB_JOB_BODIES,    /* be64 delivery id -> the artifact to deliver (delivery)          */
+    HUB_DB_JOB_DUE,       /* be64 due ms, be64 id -> "" for jobs waiting (delivery)          */
+    HUB_DB_JOB_STATUS,    /* status \0 be64 id -> "" (delivery)                              */
+    HUB_DB_IDEMPOTENCY,   /* idempotency key -> {"hash","answer","at"} (delivery)            */
+    HUB_DB_INBOX,         /* recipient \0 be64 seq -> inbox message (delivery)               */
+    HUB_DB_INBOX_IDS,     /* message id -> recipient \0 be64 seq (delivery)                  */
+    HUB_DB_WEBHOOKS,      /* webhook id -> {"id","url","events","secret",...} (delivery)     */
+    HUB_DB_SCHEDULE,      /* be64 at ms, item key -> {"action","key","at","actor"} (app)     */
+    HUB_DB_SCHEDULE_KEYS, /* item key -> be64 at ms of its pending schedule (app)           */
     HUB_DB_COUNT
 } hub_db;
 
