@@ -48,6 +48,13 @@ int hub_cli_main(int argc, char **argv);
  */
 int hub_import_paths(hub_store *store, const hub_renderer *renderer, char **paths, int npaths);
 
+/* The thread that fires scheduled publishes and unpublishes (scheduler.c). cx: schemas and
+ * the publish check (borrowed; they outlive it). Stop it before the store's writer. */
+typedef struct hub_scheduler hub_scheduler;
+int hub_scheduler_start(hub_store *store, const hub_content_ctx *cx, hub_scheduler **out,
+                        hub_error *err);
+void hub_scheduler_stop(hub_scheduler *s); /* NULL-safe */
+
 /* The loaded channel plugins and the renderer over them (channels.c). */
 typedef struct hub_channels {
     hub_plugins *plugins;

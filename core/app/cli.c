@@ -150,6 +150,7 @@ static int serve_run(const hub_config *cfg, const char *data)
     hub_store *store = NULL;
     hub_http_server *http = NULL;
     hub_queue *queue = NULL;
+    hub_scheduler *scheduler = NULL;
     hub_channels ch = {0};
     hub_http_config hc = cfg->http;
     hub_error err;
@@ -188,6 +189,11 @@ static int serve_run(const hub_config *cfg, const char *data)
     if (rc != 0)
         goto out;
     hub_changes_set_hook(hub_webhooks_on_change, queue);
+    hub_content_ctx scx = {hub_renderer_schemas(ch.renderer), NULL, hub_render_publish_check,
+                           (void *)ch.renderer, NULL};
+    rc = hub_scheduler_start(store, &scx, &scheduler, &err);
+    if (rc != 0)
+        goto out;
     hc.renderer = ch.renderer;
     hc.queue = queue;
     rc = hub_http_start(&http, &hc, store, hub_renderer_schemas(ch.renderer), &err);
@@ -207,6 +213,7 @@ out:
     if (code != 0)
         fail(&err, rc);
     hub_http_stop(http);
+    hub_scheduler_stop(scheduler);
     hub_changes_set_hook(NULL, NULL);
     hub_queue_stop(queue); /* after HTTP (no new sends), before the writer (its outcomes) */
     hub_store_writer_stop(store);

@@ -147,6 +147,10 @@ long hub_b64url_decode(const char *in, size_t len, unsigned char *out, size_t ou
 /* Wall clock in milliseconds since the epoch, and monotonic milliseconds. */
 int64_t hub_now_ms(void);
 int64_t hub_mono_ms(void);
+/* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a condition variable
+ * whose clock attribute is CLOCK_MONOTONIC. */
+struct timespec;
+void hub_mono_deadline(int64_t ms, struct timespec *out);
 /* Formats ms since epoch as RFC 3339 UTC with milliseconds: 2026-11-23T03:21:33.123Z.
  * out needs HUB_TIME_LEN bytes. */
 #define HUB_TIME_LEN 32

@@ -227,6 +227,28 @@ int hub_content_delivery(hub_txn *txn, hub_slice key, hub_slice variant, const c
  * "version","at"}, and runs the change hook on it in the same transaction. */
 int hub_changes_append(hub_txn *txn, const char *type, const char *key, uint32_t version);
 
+/* ---- scheduled publish and unpublish (schedule.c) --------------------------------------- */
+
+/* Schedules action ("publish" | "unpublish") of key at at_ms with the rights of actor,
+ * replacing a pending schedule of the same action. *out: {"action","key","at","actor",
+ * "status":"scheduled"}. */
+int hub_schedule_put(hub_txn *txn, const hub_principal *actor, const char *key, const char *action,
+                     int64_t at_ms, json_t **out);
+/* Cancels the pending schedule of action for key; HUB_ENOTFOUND when there is none. */
+int hub_schedule_cancel(hub_txn *txn, const char *key, const char *action);
+/* {"key","publish":{"at","by"}|null,"unpublish":{"at","by"}|null}. */
+int hub_schedule_get(hub_txn *txn, const char *key, json_t **out);
+/* The key of the first entry due at now_ms into due; HUB_ENOTFOUND when none is due, with
+ * *next_ms the time of the next entry (-1: none). */
+int hub_schedule_next(hub_txn *txn, int64_t now_ms, hub_buf *due, int64_t *next_ms);
+/* Removes the entry and runs its action (cx gives schemas and the publish check; the actor is
+ * the one kept with the entry) in txn. *done: {"action","key","by","version"}. HUB_ENOTFOUND
+ * when the entry is gone (fired or replaced); the action's error otherwise (roll back). */
+int hub_schedule_fire(hub_txn *txn, const hub_content_ctx *cx, hub_slice skey, json_t **done,
+                      hub_error *err);
+/* Removes an entry whose action failed and audits the reason (item.scheduled_<action>_failed). */
+int hub_schedule_drop(hub_txn *txn, hub_slice skey, const char *reason);
+
 /* Runs inside the transaction of every change with its record (borrowed); a failure rolls
  * the change back with it. The webhooks hang here, so an event is queued exactly when its
  * change commits. Set once at start-up, before any write (NULL: none). */

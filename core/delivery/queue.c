@@ -314,13 +314,7 @@ static int sweep_fn(hub_txn *txn, void *arg)
 static void wait_until(hub_queue *q, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    hub_mono_deadline(ms, &ts);
     pthread_mutex_lock(&q->mu);
     if (!q->kicked && !q->stopping)
         pthread_cond_timedwait(&q->kick_cv, &q->mu, &ts);

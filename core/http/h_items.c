@@ -8,6 +8,8 @@
  *   DELETE /v1/items/{key}                                    204 (409 while in use)
  *   POST   /v1/items/{key}/publish      {"at": null}          a new version
  *   POST   /v1/items/{key}/unpublish    {"at": null}
+ *          (a later "at" schedules either: 202; GET /v1/items/{key}/schedule shows what is
+ *          pending, DELETE /v1/items/{key}/schedule?action=publish|unpublish cancels it)
  *   GET    /v1/items/{key}/versions, /versions/{n}
  *   POST   /v1/items/{key}/rollback     {"version": n}
  *
@@ -33,12 +35,14 @@ typedef enum route {
     R_ROLLBACK,
     R_VERSIONS,
     R_VERSION,
+    R_SCHEDULE,
 } route;
 
 /* What a write's txn function needs beside r: kept in r->scratch. */
 typedef struct item_req {
     char key[HUB_ITEM_KEY_MAX + 1];
-    uint32_t n; /* version number: versions/{n}, rollback */
+    uint32_t n;    /* version number: versions/{n}, rollback */
+    int64_t at_ms; /* publish, unpublish: a time in the future schedules it; 0: now */
 } item_req;
 
 static item_req *state(hub_request *r)
@@ -299,7 +303,27 @@ static void done_result(hub_request *r)
         return;
     json_t *res = r->result;
     r->result = NULL; /* sending frees r */
-    hub_req_send_json(r, res != NULL ? 200 : 204, res);
+    hub_req_send_json(r, res == NULL ? 204 : r->created ? 202 : 200, res);
+}
+
+/* A publish or unpublish at a later time: the item must exist and the token may touch it. */
+static int schedule_txn(hub_txn *txn, hub_request *r, const char *action)
+{
+    json_t *draft = NULL, *empty = json_array();
+    int rc = hub_content_get_draft(txn, state(r)->key, &draft);
+    const json_t *tags = json_object_get(draft, "tags");
+    if (rc == HUB_ENOTFOUND)
+        rc = hub_error_set(&r->err, rc, "no item %s", state(r)->key);
+    else if (rc == 0 && !hub_principal_allows_tags(&r->principal,
+                                                   json_is_array(tags) ? (json_t *)tags : empty))
+        rc = hub_error_set(&r->err, HUB_EFORBIDDEN, "this token may not touch this item");
+    json_decref(draft);
+    json_decref(empty);
+    if (rc == 0)
+        rc = hub_schedule_put(txn, &r->principal, state(r)->key, action, state(r)->at_ms,
+                              &r->result);
+    r->created = rc == 0; /* 202: accepted for later */
+    return rc;
 }
 
 static int put_txn(hub_txn *txn, hub_request *r)
@@ -376,6 +400,8 @@ static int publish_txn(hub_txn *txn, hub_request *r)
 {
     hub_content_ctx cx = ctx_of(r);
     uint32_t n = 0;
+    if (state(r)->at_ms > 0)
+        return check_if_match(txn, r) != 0 ? r->err.code : schedule_txn(txn, r, "publish");
     cx.warnings = json_array();
     int rc = cx.warnings == NULL ? HUB_ENOMEM : check_if_match(txn, r);
     if (rc == 0)
@@ -408,6 +434,8 @@ static int unpublish_txn(hub_txn *txn, hub_request *r)
     hub_content_ctx cx = ctx_of(r);
     uint32_t n = 0;
     char now[HUB_TIME_LEN];
+    if (state(r)->at_ms > 0)
+        return check_if_match(txn, r) != 0 ? r->err.code : schedule_txn(txn, r, "unpublish");
     int rc = check_if_match(txn, r);
     if (rc == 0 && hub_content_head_version(txn, state(r)->key, &n) != 0)
         n = 0; /* hub_content_unpublish says why */
@@ -463,9 +491,9 @@ static int send_problems(hub_request *r, hub_problems *p, const char *detail)
 }
 
 /*
- * {"at": null | RFC 3339 time} for publish and unpublish. The scheduler is not built yet, so
- * only "now" is honoured: null, or a time not in the future (a past time means "as soon as
- * possible"); a future time is refused (422) rather than silently done at once.
+ * {"at": null | RFC 3339 time} for publish and unpublish: null, or a time not in the future
+ * (a past time means "now"), acts at once; a later time schedules the action (202), replacing
+ * a pending schedule of the same action (core/content/schedule.c). At most a year ahead.
  */
 static int check_at_body(hub_request *r)
 {
@@ -483,8 +511,10 @@ static int check_at_body(hub_request *r)
         if (!json_is_string(v) ||
             hub_time_parse(json_string_value(v), json_string_length(v), &at) != 0)
             hub_problems_add(&p, "/at", "must be null or an RFC 3339 time");
-        else if (at > hub_now_ms() + 1000)
-            hub_problems_add(&p, "/at", "scheduling is not available yet: pass null to act now");
+        else if (at > hub_now_ms() + 366LL * 86400 * 1000)
+            hub_problems_add(&p, "/at", "must be at most a year from now");
+        else if (at > hub_now_ms())
+            state(r)->at_ms = at;
     }
     return send_problems(r, &p, "the request body breaks a rule");
 }
@@ -531,7 +561,8 @@ static route parse_route(const hub_request *r, size_t *key_end)
         } words[] = {{"publish", R_PUBLISH},
                      {"unpublish", R_UNPUBLISH},
                      {"rollback", R_ROLLBACK},
-                     {"versions", R_VERSIONS}};
+                     {"versions", R_VERSIONS},
+                     {"schedule", R_SCHEDULE}};
         for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
             if (is_word(last, words[i].word)) {
                 *key_end = n - 1;
@@ -593,6 +624,46 @@ static void item_route(hub_request *r)
     hub_req_write(r, delete_txn, done_result);
 }
 
+static int cancel_txn(hub_txn *txn, hub_request *r)
+{
+    const char *action = state(r)->n ? "publish" : "unpublish";
+    int rc = hub_schedule_cancel(txn, state(r)->key, action);
+    if (rc == HUB_ENOTFOUND)
+        return hub_error_set(&r->err, rc, "no %s of %s is scheduled", action, state(r)->key);
+    return rc;
+}
+
+/* GET /v1/items/{key}/schedule (preview and up); DELETE ...?action=publish|unpublish. */
+static void schedule_route(hub_request *r)
+{
+    static const char *const none[] = {NULL}, *const action[] = {"action", NULL};
+    if (hub_req_is(r, "GET")) {
+        hub_txn *txn = NULL;
+        json_t *out = NULL;
+        if (hub_req_reject_unknown_params(r, none) || !hub_req_require(r, HUB_ROLE_PREVIEW))
+            return;
+        int rc = hub_store_read(r->store, &txn);
+        if (rc == 0)
+            rc = hub_schedule_get(txn, state(r)->key, &out);
+        hub_txn_end(txn);
+        hub_req_send_read(r, rc, out, "cannot read the schedule");
+        return;
+    }
+    if (!hub_req_is(r, "DELETE")) {
+        hub_req_method_not_allowed(r, "GET, DELETE");
+        return;
+    }
+    if (hub_req_reject_unknown_params(r, action) || !hub_req_require(r, HUB_ROLE_EDITOR))
+        return;
+    const char *a = hub_req_param(r, "action");
+    if (a == NULL || (strcmp(a, "publish") != 0 && strcmp(a, "unpublish") != 0)) {
+        hub_req_send_problem(r, 400, "action must be publish or unpublish", NULL);
+        return;
+    }
+    state(r)->n = strcmp(a, "publish") == 0;
+    hub_req_write(r, cancel_txn, done_result);
+}
+
 /* POST publish, unpublish, rollback. */
 static void action_route(hub_request *r, route rt)
 {
@@ -634,6 +705,9 @@ void hub_h_items(hub_request *r)
     case R_VERSIONS:
     case R_VERSION:
         get_versions(r, rt == R_VERSION);
+        break;
+    case R_SCHEDULE:
+        schedule_route(r);
         break;
     default:
         action_route(r, rt);

@@ -491,3 +491,14 @@ def sample_items():
         if "key" in doc and "variants" in doc:
             out.append(doc)
     return out
+
+
+def wait_for(fn, what, timeout=10.0):
+    """Polls fn until it returns something true (returned), or fails after timeout seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)

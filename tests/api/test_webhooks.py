@@ -12,21 +12,11 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "servers"))
-from helpers import assert_problem, message, uniq  # noqa: E402
+from helpers import assert_problem, message, uniq, wait_for  # noqa: E402
 from sinks import HttpSink  # noqa: E402
 
 SECRET = "s3cret-s3cret-s3cret"
 FAST = {"delivery": {"retry": {"base_ms": 20, "max_ms": 100, "give_up_after_s": 600}}}
-
-
-def wait_for(fn, what, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def publish_new(h, key):
