@@ -31,7 +31,8 @@
 
 /* ---- item keys ------------------------------------------------------------------------- */
 
-static const char *const route_words[] = {"versions", "publish", "unpublish", "rollback", NULL};
+static const char *const route_words[] = {"versions", "publish",  "unpublish",
+                                          "rollback", "schedule", NULL};
 
 static int key_byte_ok(unsigned char ch)
 {

@@ -89,7 +89,7 @@ int hub_job_id_parse(const char *s, uint64_t *out);
 /* Puts a dead or failed job back in the queue, due now, with a fresh give-up window.
  * HUB_ENOTFOUND, or HUB_EEXISTS when it is queued, sending or delivered. */
 int hub_job_retry(hub_txn *txn, uint64_t id, int64_t now_ms);
-/* The API's view of a job record (new reference): {"id","status","channel","item",
+/* The API's view of a job record (new reference): {"id","status","channel","item","webhook",
  * "version","variant","locale","journey","step","recipient","message_id","attempts",
  * "last_error","created_at","first_attempt_at","next_attempt_at","finished_at"}. */
 json_t *hub_job_view(const json_t *rec, int sending);

@@ -64,7 +64,7 @@ static void list(hub_request *r)
     for (size_t i = 0; status != NULL && statuses[i] != NULL; i++)
         ok |= strcmp(status, statuses[i]) == 0;
     if (!ok) {
-        hub_req_send_problem(r, 400, "status must be queued, failed, delivered or dead", NULL);
+        hub_req_send_problem(r, 400, "status must be queued, sending, failed, delivered or dead", NULL);
         return;
     }
     if (cursor != NULL && hub_job_id_parse(cursor, &after) != 0) {

@@ -103,3 +103,9 @@ def test_a_failing_action_is_dropped_with_an_audit_record(make_hub):
     rec = wait_for(failed, "the audit of the failed unpublish")[0]
     assert rec["actor"] == "scheduler" and "not published" in rec["detail"]["reason"]
     assert h.preview.get("/v1/items/%s/schedule" % key).json()["unpublish"] is None
+
+
+def test_schedule_is_a_reserved_word_in_item_keys(make_hub):
+    h = make_hub()
+    key = uniq("sched/f") + "/schedule"
+    assert_problem(h.editor.put("/v1/items/" + key, message(key)), 422)
