@@ -107,5 +107,8 @@ def test_a_failing_action_is_dropped_with_an_audit_record(make_hub):
 
 def test_schedule_is_a_reserved_word_in_item_keys(make_hub):
     h = make_hub()
-    key = uniq("sched/f") + "/schedule"
-    assert_problem(h.editor.put("/v1/items/" + key, message(key)), 422)
+    # Inside a key (at its end the path would name the schedule route instead).
+    key = "sched/schedule/" + uniq("f")
+    r = h.editor.put("/v1/items/" + key, message(key))
+    assert_problem(r, 422)
+    assert "schedule" in r.text
