@@ -162,7 +162,8 @@ typedef struct hub_queue_config {
     int64_t (*now_ms)(void); /* NULL: hub_now_ms */
 } hub_queue_config;
 
-/* Starts the dispatcher and the workers; jobs left from before a restart are due at once. */
+/* Makes every job waiting for a later attempt due now (a restart is a fresh start; the
+ * breakers decide again), then starts the dispatcher and the workers. */
 int hub_queue_start(const hub_queue_config *cfg, hub_queue **out, hub_error *err);
 /* Lets running attempts finish (their outcomes go to the writer), then joins the threads.
  * Call before stopping the store's writer. NULL-safe. */

@@ -4,7 +4,8 @@
  *
  *   HUB_DB_JOBS        be64 id -> {"id","channel","item","version","variant","locale",
  *                      "journey","step","message_id","recipient","status","attempts",
- *                      "created_ms","first_ms","next_ms","done_ms","last_error"}
+ *                      "created_ms","first_ms","window_ms" (start of the give-up window),
+ *                      "next_ms","done_ms","last_error"}
  *   HUB_DB_JOB_BODIES  be64 id -> the artifact text (written once)
  *   HUB_DB_JOB_DUE     be64 next_ms, be64 id -> "" while the job waits (queued or failed)
  *   HUB_DB_JOB_STATUS  status \0 be64 id -> ""
@@ -155,13 +156,17 @@ int hub_job_settle(hub_txn *txn, const hub_job_outcome *o)
     }
     int64_t old_due = rec_int(rec, "next_ms");
     const char *status = "delivered";
-    int64_t first = json_object_get(rec, "first_ms") != NULL ? rec_int(rec, "first_ms") : o->now_ms;
+    int64_t began = o->started_ms > 0 ? o->started_ms : o->now_ms;
+    if (json_object_get(rec, "first_ms") == NULL)
+        json_object_set_new(rec, "first_ms", json_integer(began));
+    /* The give-up window: from the first attempt, or from the last retry by hand. */
+    if (json_object_get(rec, "window_ms") == NULL)
+        json_object_set_new(rec, "window_ms", json_integer(began));
     json_object_set_new(rec, "attempts", json_integer(o->attempt));
-    json_object_set_new(rec, "first_ms", json_integer(first));
     if (o->result == HUB_DELIVER_RETRY) {
         uint64_t rng = o->rng_seed;
-        int64_t next =
-            hub_retry_next(o->policy, o->attempt, first, o->now_ms, o->retry_after_ms, &rng);
+        int64_t next = hub_retry_next(o->policy, o->attempt, rec_int(rec, "window_ms"), o->now_ms,
+                                      o->retry_after_ms, &rng);
         status = next < 0 ? "dead" : "failed";
         if (next >= 0)
             json_object_set_new(rec, "next_ms", json_integer(next));
@@ -196,8 +201,8 @@ int hub_job_retry(hub_txn *txn, uint64_t id, int64_t now_ms)
         return HUB_EEXISTS;
     }
     int64_t old_due = strcmp(st, "failed") == 0 ? rec_int(rec, "next_ms") : -1;
-    /* A fresh window: the give-up deadline counts from this attempt. */
-    json_object_del(rec, "first_ms");
+    /* A fresh window: the give-up deadline counts from the next attempt. */
+    json_object_del(rec, "window_ms");
     json_object_del(rec, "done_ms");
     json_object_set_new(rec, "status", json_string("queued"));
     json_object_set_new(rec, "next_ms", json_integer(now_ms));
@@ -367,4 +372,39 @@ int hub_jobs_sweep(hub_txn *txn, int64_t now_ms, int64_t keep_ms, size_t max, si
     }
     *removed = n;
     return rc == HUB_ENOTFOUND ? 0 : rc;
+}
+
+int hub_jobs_due_now(hub_txn *txn, int64_t now_ms, size_t max, size_t *moved)
+{
+    hub_cursor *c = NULL;
+    hub_slice k, v;
+    unsigned char dk[16];
+    uint64_t *ids = malloc(max * sizeof(*ids));
+    size_t n = 0;
+    *moved = 0;
+    if (ids == NULL)
+        return HUB_ENOMEM;
+    due_key(now_ms + 1, 0, dk);
+    int rc = hub_cursor_open(txn, HUB_DB_JOB_DUE, &c);
+    for (rc = rc == 0 ? hub_cursor_seek(c, (hub_slice){(char *)dk, 16}, &k, &v) : rc;
+         rc == 0 && n < max; rc = hub_cursor_next(c, &k, &v))
+        if (k.len == 16)
+            ids[n++] = hub_be64_get((const unsigned char *)k.base + 8);
+    hub_cursor_close(c);
+    rc = rc == HUB_ENOTFOUND || rc == 0 ? 0 : rc;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *rec = NULL;
+        if (hub_job_load(txn, ids[i], &rec) != 0)
+            continue;
+        const char *st = json_string_value(json_object_get(rec, "status"));
+        char old_status[16];
+        snprintf(old_status, sizeof(old_status), "%s", st != NULL ? st : "");
+        int64_t old_due = rec_int(rec, "next_ms");
+        json_object_set_new(rec, "next_ms", json_integer(now_ms));
+        rc = job_store(txn, ids[i], old_status, old_due, rec);
+        json_decref(rec);
+        *moved += rc == 0;
+    }
+    free(ids);
+    return rc;
 }

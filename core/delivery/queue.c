@@ -34,7 +34,7 @@ struct hub_queue {
     pthread_cond_t kick_cv; /* dispatcher: new jobs, a settled outcome, or stopping */
     pthread_cond_t idle_cv; /* stop: every outcome settled */
     int stopping, kicked;
-    uint64_t held[HELD_MAX]; /* ids held (0: free slot) */
+    uint64_t held[4 * HELD_MAX]; /* ids held (0: free slot), HELD_SLOTS */
     size_t nheld;
     uint64_t ring[HELD_MAX];
     size_t ring_head, ring_len;
@@ -57,11 +57,18 @@ static int64_t now_of(const hub_queue *q)
     return q->cfg.now_ms != NULL ? q->cfg.now_ms() : hub_now_ms();
 }
 
-/* ---- the held set (under mu) ---------------------------------------------------------------- */
+/* ---- the held set (under mu): open addressing, linear probing, ids are never 0 ------------- */
+
+#define HELD_SLOTS (4 * HELD_MAX) /* a power of two, at most a quarter full */
+
+static size_t held_slot(uint64_t id)
+{
+    return (size_t)((id * 0x9E3779B97F4A7C15ULL) >> 40) & (HELD_SLOTS - 1);
+}
 
 static int held_has(const hub_queue *q, uint64_t id)
 {
-    for (size_t i = 0; i < HELD_MAX; i++)
+    for (size_t i = held_slot(id); q->held[i] != 0; i = (i + 1) & (HELD_SLOTS - 1))
         if (q->held[i] == id)
             return 1;
     return 0;
@@ -69,22 +76,35 @@ static int held_has(const hub_queue *q, uint64_t id)
 
 static void held_add(hub_queue *q, uint64_t id)
 {
-    for (size_t i = 0; i < HELD_MAX; i++)
-        if (q->held[i] == 0) {
-            q->held[i] = id;
-            q->nheld++;
-            return;
-        }
+    size_t i = held_slot(id);
+    while (q->held[i] != 0 && q->held[i] != id)
+        i = (i + 1) & (HELD_SLOTS - 1);
+    if (q->held[i] == 0) {
+        q->held[i] = id;
+        q->nheld++;
+    }
 }
 
+/* Removes id and shifts back the entries of its probe run that it displaced. */
 static void held_remove(hub_queue *q, uint64_t id)
 {
-    for (size_t i = 0; i < HELD_MAX; i++)
-        if (q->held[i] == id) {
-            q->held[i] = 0;
-            q->nheld--;
-            return;
+    size_t i = held_slot(id);
+    while (q->held[i] != 0 && q->held[i] != id)
+        i = (i + 1) & (HELD_SLOTS - 1);
+    if (q->held[i] == 0)
+        return;
+    q->held[i] = 0;
+    q->nheld--;
+    for (size_t j = (i + 1) & (HELD_SLOTS - 1); q->held[j] != 0; j = (j + 1) & (HELD_SLOTS - 1)) {
+        size_t home = held_slot(q->held[j]);
+        /* Move j back into the hole at i unless its home lies cyclically in (i, j]. */
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            q->held[i] = q->held[j];
+            q->held[j] = 0;
+            i = j;
         }
+    }
 }
 
 int hub_queue_sending(hub_queue *q, uint64_t id)
@@ -209,6 +229,7 @@ static void attempt(hub_queue *q, uint64_t id)
                          json_string_value(json_object_get(rec, "message_id"))};
     w->o.id = id;
     w->o.attempt = n;
+    w->o.started_ms = now_of(q);
     w->o.policy = &q->cfg.retry;
     if (hook != NULL) {
         w->o.result =
@@ -262,14 +283,16 @@ static void *worker_main(void *arg)
 
 /* ---- dispatcher ----------------------------------------------------------------------------- */
 
-/* Hands due jobs to the workers; returns when the next one falls due (ms), or -1. */
+/* Hands due jobs to the workers. Returns when to look again (ms): at once when it handed some
+ * out and may have left more; when the next job falls due; or -1 (wait for a kick, a settled
+ * outcome or a new job, or a second). */
 static int64_t dispatch(hub_queue *q, int64_t now)
 {
     hub_txn *txn = NULL;
     hub_cursor *c = NULL;
     hub_slice k, v;
     int64_t next = -1;
-    size_t looked = 0;
+    size_t looked = 0, handed = 0;
     if (hub_store_read(q->cfg.store, &txn) != 0)
         return now + IDLE_WAIT_MS;
     int rc = hub_cursor_open(txn, HUB_DB_JOB_DUE, &c);
@@ -287,6 +310,7 @@ static int64_t dispatch(hub_queue *q, int64_t now)
         int full = q->nheld >= HELD_MAX;
         if (!full && !held_has(q, id)) {
             held_add(q, id);
+            handed++;
             q->ring[(q->ring_head + q->ring_len) % HELD_MAX] = id;
             q->ring_len++;
             pthread_cond_signal(&q->work_cv);
@@ -297,7 +321,7 @@ static int64_t dispatch(hub_queue *q, int64_t now)
     }
     hub_cursor_close(c);
     hub_txn_end(txn);
-    return looked >= SCAN_MAX ? now : next;
+    return looked >= SCAN_MAX && handed > 0 ? now : looked >= SCAN_MAX ? -1 : next;
 }
 
 typedef struct sweep_arg {
@@ -351,6 +375,33 @@ static void *dispatcher_main(void *arg)
 
 /* ---- life ----------------------------------------------------------------------------------- */
 
+typedef struct due_arg {
+    int64_t now;
+    size_t moved;
+} due_arg;
+
+static int due_fn(hub_txn *txn, void *arg)
+{
+    due_arg *a = arg;
+    return hub_jobs_due_now(txn, a->now, 10000, &a->moved);
+}
+
+/* A restart is a fresh start: what waited for a later attempt (a breaker that is gone now, a
+ * backoff) is due at once; the breakers decide again. */
+static int due_now_all(hub_queue *q)
+{
+    size_t total = 0;
+    due_arg a = {now_of(q), 0};
+    int rc;
+    do {
+        rc = hub_store_write(q->cfg.store, due_fn, &a);
+        total += a.moved;
+    } while (rc == 0 && a.moved == 10000);
+    if (total > 0)
+        HUB_LOG_INFO("delivery: %zu waiting jobs are due now", total);
+    return rc;
+}
+
 int hub_queue_start(const hub_queue_config *cfg, hub_queue **out, hub_error *err)
 {
     char why[160];
@@ -367,6 +418,12 @@ int hub_queue_start(const hub_queue_config *cfg, hub_queue **out, hub_error *err
         return hub_error_set(err, HUB_EINVAL, "%s",
                              cfg->workers > WORKERS_MAX ? "delivery.workers: at most 256" : why);
     }
+    int rc = due_now_all(q);
+    if (rc != 0) {
+        free(q);
+        return hub_error_set(err, rc, "delivery: cannot reschedule waiting jobs: %s",
+                             hub_strerror(rc));
+    }
     if (getrandom(&q->rng, sizeof(q->rng), 0) != (ssize_t)sizeof(q->rng))
         q->rng = (uint64_t)hub_now_ms();
     pthread_condattr_t ca;
@@ -377,7 +434,7 @@ int hub_queue_start(const hub_queue_config *cfg, hub_queue **out, hub_error *err
     pthread_cond_init(&q->kick_cv, &ca);
     pthread_cond_init(&q->idle_cv, NULL);
     pthread_condattr_destroy(&ca);
-    int rc = pthread_create(&q->dispatcher, NULL, dispatcher_main, q);
+    rc = pthread_create(&q->dispatcher, NULL, dispatcher_main, q);
     for (; rc == 0 && q->nworkers < q->cfg.workers; q->nworkers++)
         rc = pthread_create(&q->workers[q->nworkers], NULL, worker_main, q);
     if (rc != 0) {
@@ -427,7 +484,7 @@ int hub_queue_metrics_text(hub_queue *q, hub_buf *out)
                           "# TYPE omnihub_delivery_attempts_total counter\n"
                           "omnihub_delivery_attempts_total{outcome=\"delivered\"} %llu\n"
                           "omnihub_delivery_attempts_total{outcome=\"retry\"} %llu\n"
-                          "omnihub_delivery_attempts_total{outcome=\"failed\"} %llu\n"
+                          "omnihub_delivery_attempts_total{outcome=\"refused\"} %llu\n"
                           "# HELP omnihub_delivery_waiting Jobs queued or waiting for a retry.\n"
                           "# TYPE omnihub_delivery_waiting gauge\n"
                           "omnihub_delivery_waiting %zu\n",

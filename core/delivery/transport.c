@@ -354,11 +354,15 @@ int hub_transport_smtp(void *ctx, const char *channel, const hub_smtp_message *m
     int64_t wait_ms = 0;
     (void)channel;
     res->reply_code = 0;
+    if (HUB_PLUGIN_HAS(res, retry_after_ms))
+        res->retry_after_ms = 0;
     if (msg->url == NULL || hub_transport_endpoint(msg->url, endpoint, sizeof(endpoint)) != 0)
         return snprintf(err, errcap, "no SMTP url"), HUB_DELIVER_FAIL;
     int rc = smtp_check(msg, err, errcap);
     if (rc == HUB_DELIVER_OK)
         rc = admit(t, endpoint, &wait_ms, err, errcap);
+    if (rc == HUB_DELIVER_RETRY && HUB_PLUGIN_HAS(res, retry_after_ms))
+        res->retry_after_ms = wait_ms; /* the breaker's next probe */
     if (rc != HUB_DELIVER_OK)
         return rc;
     struct curl_slist *rcpts = smtp_rcpts(msg);

@@ -13,10 +13,10 @@
  * "reason"}]} once the jobs are committed, in the same transaction as the idempotency record.
  *
  * Idempotency: the key (the Idempotency-Key header or the body's idempotency_key; both must
- * agree) is bound for 24 h to a SHA-256 of the journey, the step and the body without the key.
- * The same key and request returns the stored first answer (Idempotent-Replayed: true) and
- * queues nothing; the same key with another request is 422. Concurrent duplicates meet on the
- * writer thread, which keeps exactly one set of jobs.
+ * agree; each token has its own keys) is bound for 24 h to a SHA-256 of the journey, the step and
+ * the body without the key. The same key and request returns the stored first answer
+ * (Idempotent-Replayed: true) and queues nothing; the same key with another request is 422.
+ * Concurrent duplicates meet on the writer thread, which keeps exactly one set of jobs.
  *
  * Rendering happens here, on the loop thread, before the write: the writer only stores.
  */
@@ -51,6 +51,28 @@ static void check_strings(const json_t *v, const char *path, hub_problems *p)
         hub_problems_add(p, path, "member %zu must be a non-empty string", i);
 }
 
+/* [{"platform": "apns"|"fcm", "token": non-empty string}, ...] */
+static void check_push(const json_t *v, hub_problems *p)
+{
+    size_t i;
+    json_t *e;
+    if (!json_is_array(v)) {
+        hub_problems_add(p, "/recipient/push", "must be an array of {platform, token}");
+        return;
+    }
+    json_array_foreach(v, i, e)
+    {
+        const char *pf = json_string_value(json_object_get(e, "platform"));
+        const json_t *tok = json_object_get(e, "token");
+        if (pf == NULL || (strcmp(pf, "apns") != 0 && strcmp(pf, "fcm") != 0) ||
+            !json_is_string(tok) || json_string_length(tok) == 0 || json_string_length(tok) > 4096)
+            hub_problems_add(p, "/recipient/push",
+                             "member %zu must be {\"platform\": \"apns\"|\"fcm\", "
+                             "\"token\": a non-empty string}",
+                             i);
+    }
+}
+
 static void check_recipient(const json_t *rc, hub_problems *p)
 {
     const char *k;
@@ -76,8 +98,8 @@ static void check_recipient(const json_t *rc, hub_problems *p)
         check_strings(v, "/recipient/segments", p);
     if ((v = json_object_get(rc, "attributes")) != NULL && !json_is_null(v) && !json_is_object(v))
         hub_problems_add(p, "/recipient/attributes", "must be an object");
-    if ((v = json_object_get(rc, "push")) != NULL && !json_is_null(v) && !json_is_array(v))
-        hub_problems_add(p, "/recipient/push", "must be an array of {platform, token}");
+    if ((v = json_object_get(rc, "push")) != NULL && !json_is_null(v))
+        check_push(v, p);
     if ((v = json_object_get(rc, "consent")) != NULL && !json_is_null(v)) {
         json_t *c;
         if (!json_is_object(v))
@@ -254,7 +276,9 @@ static int prepare(hub_request *r, const char *journey, const char *step, const 
  */
 
 typedef struct send_state {
-    char key[HUB_IDEMPOTENCY_KEY_MAX + 1]; /* "" without a key */
+    /* "" without a key; else "<length of the token name>:<token name><key>": each token has
+     * keys of its own, so two journey engines cannot collide on one */
+    char key[HUB_IDEMPOTENCY_KEY_MAX + HUB_TOKEN_NAME_MAX + 32];
     char hash[HUB_SHA256_HEX_LEN + 1];
     int replayed;
 } send_state;
@@ -362,7 +386,10 @@ static int idempotency_key(hub_request *r, send_state *st)
             r, 422, "the Idempotency-Key header and the body's idempotency_key differ", NULL);
         return -1;
     }
-    snprintf(st->key, sizeof(st->key), "%s", h == 1 ? hdr : b != NULL ? b : "");
+    const char *k = h == 1 ? hdr : b != NULL ? b : "";
+    if (k[0] != '\0')
+        snprintf(st->key, sizeof(st->key), "%zu:%s%s", strlen(r->principal.name), r->principal.name,
+                 k);
     return 0;
 }
 

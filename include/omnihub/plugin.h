@@ -197,6 +197,9 @@ typedef struct hub_smtp_message {
 typedef struct hub_smtp_result {
     uint32_t struct_size;
     uint32_t reply_code; /* the SMTP reply code, 0 when no answer arrived */
+    /* since 1.1: RETRY: the earliest next attempt that makes sense (the server is paused by
+     * the hub's circuit breaker), 0 when the hub's backoff may decide */
+    int64_t retry_after_ms;
 } hub_smtp_result;
 
 /*

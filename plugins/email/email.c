@@ -672,10 +672,12 @@ static int send_smtp(const email_state *st, const hub_deliver_in *in, const json
                             st->smtp_pass,
                             0,
                             st->smtp_starttls ? HUB_SMTP_STARTTLS : 0};
-    hub_smtp_result res = {sizeof(res), 0};
+    hub_smtp_result res = {sizeof(res), 0, 0};
     char none[1];
     int rc = st->host->smtp_send("email", &msg, &res, out->error != NULL ? out->error : none,
                                  out->error != NULL ? out->error_cap : sizeof(none));
+    if (rc == HUB_DELIVER_RETRY && res.retry_after_ms > 0)
+        out->retry_after_ms = res.retry_after_ms;
     return rc;
 }
 

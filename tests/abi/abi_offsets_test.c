@@ -247,11 +247,13 @@ static void test_smtp(void)
     TYPE(hub_smtp_message, flags, uint32_t);
     CONST(HUB_SMTP_STARTTLS, 1);
 
-    SIZE(hub_smtp_result, 8);
+    SIZE(hub_smtp_result, 16); /* 1.1 appended retry_after_ms to the 8 bytes of 1.0 */
     MEMBER(hub_smtp_result, struct_size, 0, 4);
     MEMBER(hub_smtp_result, reply_code, 4, 4);
+    MEMBER(hub_smtp_result, retry_after_ms, 8, 8);
     TYPE(hub_smtp_result, struct_size, uint32_t);
     TYPE(hub_smtp_result, reply_code, uint32_t);
+    TYPE(hub_smtp_result, retry_after_ms, int64_t);
 }
 
 static void test_host_api(void)

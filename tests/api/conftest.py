@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from helpers import BIN, Hub, seed  # noqa: E402
+from helpers import BIN, SAMPLES, Hub, cli, seed  # noqa: E402
 
 
 def _check_binary():
@@ -48,13 +48,17 @@ def fresh_hub():
 
 @pytest.fixture
 def make_hub():
-    """make_hub(config=None, seeded=True) -> a started Hub, finished after the test."""
+    """make_hub(config=None, seeded=True, samples=False) -> a started Hub, finished after the
+    test; samples: content-samples/ imported with the command line before the start."""
     _check_binary()
     made = []
 
-    def make(config=None, seeded=True, **kw):
-        h = Hub(config=config, **kw).start()
+    def make(config=None, seeded=True, samples=False, **kw):
+        h = Hub(config=config, **kw)
         made.append(h)
+        if samples:
+            cli("import", "--data", h.data, SAMPLES)
+        h.start()
         return seed(h) if seeded else h
 
     yield make
@@ -66,3 +70,9 @@ def make_hub():
             failures.append(str(e))
         shutil.rmtree(h.data, ignore_errors=True)
     assert not failures, "\n".join(failures)
+
+
+@pytest.fixture
+def sample_hub(make_hub):
+    """sample_hub(config=None) -> a started Hub holding content-samples/ (not seeded)."""
+    return lambda cfg=None: make_hub(config=cfg, seeded=False, samples=True)

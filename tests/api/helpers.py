@@ -6,6 +6,7 @@ for framing tests, builders for the items of API.md, and the problem+json checks
 Only the standard library and Debian's python3-requests; no pytest import, so the crash test
 can use this file too.
 """
+import contextlib
 import glob
 import itertools
 import json
@@ -502,3 +503,18 @@ def wait_for(fn, what, timeout=10.0):
             return v
         time.sleep(0.05)
     raise AssertionError("timed out waiting for " + what)
+
+
+@contextlib.contextmanager
+def running_hub(config=None, samples=False):
+    """A started Hub (samples: content-samples/ imported first; the import's CompletedProcess is
+    h.import_result), finished and removed on exit."""
+    h = Hub(config=config)
+    if samples:
+        h.import_result = cli("import", "--data", h.data, SAMPLES, check=False)
+    h.start()
+    try:
+        yield h
+    finally:
+        h.finish()
+        shutil.rmtree(h.data, ignore_errors=True)

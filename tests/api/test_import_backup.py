@@ -12,20 +12,13 @@ import time
 
 import pytest
 
-from helpers import SAMPLES, Hub, assert_problem, cli, email_only, sample_items, uniq
+from helpers import SAMPLES, Hub, assert_problem, cli, email_only, running_hub, sample_items, uniq
 
 
 @pytest.fixture(scope="module")
 def samples():
-    h = Hub()
-    p = cli("import", "--data", h.data, SAMPLES, check=False)
-    h.import_result = p
-    h.start()
-    try:
+    with running_hub(samples=True) as h:
         yield h
-    finally:
-        h.finish()
-        shutil.rmtree(h.data, ignore_errors=True)
 
 
 def test_import_reports_everything_imported(samples):

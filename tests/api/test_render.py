@@ -14,12 +14,11 @@ import email.policy
 import email.utils
 import json
 import re
-import shutil
 import time
 
 import pytest
 
-from helpers import SAMPLES, Api, Hub, assert_problem, cli, healthy, sample_items, uniq
+from helpers import Api, assert_problem, healthy, running_hub, sample_items, uniq
 
 LOCALES = ("en", "de", "de-AT", "fr")
 CHAINS = {"en": ["en"], "de": ["de", "en"], "de-AT": ["de-AT", "de", "en"], "fr": ["fr", "en"]}
@@ -127,14 +126,9 @@ def test_the_sms_counter_of_this_file():
 @pytest.fixture(scope="module")
 def samples():
     """A server on a data directory holding the whole sample set (imported, as run.sh does)."""
-    h = Hub()
-    cli("import", "--data", h.data, SAMPLES)
-    h.start()
-    try:
+    with running_hub(samples=True) as h:
+        assert h.import_result.returncode == 0, h.import_result.stderr
         yield h
-    finally:
-        h.finish()
-        shutil.rmtree(h.data, ignore_errors=True)
 
 
 def render(client, item, channel, locale=None, recipient=RECIPIENT, **more):
