@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what is missing, builds, and runs the whole test suite:
-#   1. release build with -Werror, unit tests (ctest), end-to-end API tests (pytest),
-#      crash test (kill -9 during writes, 50 cycles)
+#   1. release build with -Werror, unit tests (ctest), end-to-end API tests (pytest, with the
+#      loopback SMTP and HTTP sinks of tests/servers), crash tests (kill -9 during writes, 50
+#      cycles; kill -9 while sending 2000 messages: none lost, none invented)
 #   2. ASan+UBSan build: unit tests and the API tests again
 #   3. libFuzzer targets (clang), each run briefly (FUZZ_SECONDS, default 20)
 # Every stage runs even when an earlier one failed; the last line counts them.
@@ -58,6 +59,7 @@ stage build build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 stage unit ctest --test-dir build --output-on-failure -j2
 stage api env OMNIHUB_BIN="$PWD/build/omnihub" $PY -m pytest -q -p no:cacheprovider tests/api tests/servers
 stage crash $PY tests/crash/crash_test.py --cycles "$CYCLES" --bin build/omnihub
+stage send-crash $PY tests/crash/send_crash_test.py --bin build/omnihub
 stage asan-build build build-asan -DCMAKE_BUILD_TYPE=Debug -DOMNIHUB_SANITIZE=ON
 stage asan-unit ctest --test-dir build-asan --output-on-failure -j2
 stage asan-api env OMNIHUB_BIN="$PWD/build-asan/omnihub" \
