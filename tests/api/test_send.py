@@ -1109,7 +1109,7 @@ def test_sigterm_during_an_attempt_drains_it(sample_hub, tmp_path):
 def test_a_crash_during_an_attempt_sends_again_with_the_same_key(sample_hub, tmp_path):
     """SIGKILL while the gateway holds the request: after the restart the job is sent again
     (at least once), with the same Idempotency-Key, so the gateway can drop the duplicate."""
-    with HttpSink(tmp_path, script="slow:1") as http:
+    with HttpSink(tmp_path, script="slow:3") as http:
         h = sample_hub(config(sms=http_sms(http.url + "/sms", timeout_ms=10000)))
         sms = send_sms(h)
         wait_delivery(h.delivery, sms["id"], statuses=("sending",), timeout=5)

@@ -20,7 +20,8 @@ static int allowed(unsigned char c)
 
 static int reserved(const char *s, size_t n)
 {
-    static const char *const words[] = {".", "..", "versions", "publish", "unpublish", "rollback"};
+    static const char *const words[] = {".",         "..",       "versions", "publish",
+                                        "unpublish", "rollback", "schedule"};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         if (strlen(words[i]) == n && memcmp(words[i], s, n) == 0)
             return 1;
