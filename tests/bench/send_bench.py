@@ -11,6 +11,8 @@ in the same run:
       disk: files written the way the outbox writes them (temporary file, write, fsync, rename,
       fsync of the directory) by as many threads as the hub has delivery workers (measured
       again right after (c); the better of the two is the reference);
+  (b0) the same as (b) on a second hub whose sms gateway is down (deliveries wait an hour),
+      so the send path is measured without deliveries competing for the disk;
   (b) sends accepted per second: wrk POST /v1/journeys/journey/application-abandonment/steps/
       day-1/send (tests/bench/send.lua), 16 connections, --seconds, channel sms, every request
       a recipient and an idempotency key of its own; only 202s count (each 202 is one delivery
@@ -103,7 +105,11 @@ def busiest(before, after, secs, n=3):
 
 
 class Hub:
-    def __init__(self, work, threads, workers, smtp_url):
+    def __init__(self, work, threads, workers, smtp_url, held=False):
+        """held: sms goes to a gateway that is down (a closed port, retries an hour apart), so
+        the sends are measured without deliveries competing for the disk."""
+        work = os.path.join(work, "held") if held else work
+        os.makedirs(work, exist_ok=True)
         self.dir = os.path.join(work, "data")
         self.port = free_port()
         subprocess.run([BIN, "import", "--data", self.dir, SAMPLES], check=True,
@@ -112,12 +118,17 @@ class Hub:
             [BIN, "token", "create", "--data", self.dir, "--role", "delivery", "--name", "bench"],
             text=True).strip()
         cfg = os.path.join(work, "config.json")
+        sms = {"driver": "outbox"}
+        delivery = {"workers": workers}
+        if held:
+            sms = {"driver": "http", "http": {"url": "http://127.0.0.1:%d/x" % free_port()}}
+            delivery["retry"] = {"base_ms": 3600000, "max_ms": 3600000}
         with open(cfg, "w") as f:
             json.dump({"store": {"map_size_mb": 65536}, "max_connections": 4096,
-                       "channels": {"sms": {"driver": "outbox"},
+                       "channels": {"sms": sms,
                                     "email": {"driver": "smtp", "smtp": {
                                         "url": smtp_url, "from": "Bank <news@bank.example>"}}},
-                       "delivery": {"workers": workers}}, f)
+                       "delivery": delivery}, f)
         self.errlog = open(os.path.join(work, "hub.stderr"), "wb")
         self.proc = subprocess.Popen([BIN, "serve", "--data", self.dir, "--listen",
                                       "127.0.0.1:%d" % self.port, "--threads", str(threads),
@@ -271,6 +282,19 @@ def main():
         disk = disk_reference(work, args.workers, 2000, OUTBOX_FILE_BYTES)
         print("(a) reference disk, %d writers   : %9.0f files/s (tmp + write + fsync + rename + "
               "fsync dir, %d B)" % (args.workers, disk, OUTBOX_FILE_BYTES))
+
+        # (b0) sends accepted while the gateway is down: the send path alone
+        held = Hub(work, args.threads, args.workers, smtp.url, held=True)
+        try:
+            res = wrk(args, held.base + SEND_PATH, args.seconds, os.path.join(HERE, "send.lua"),
+                      (held.token, run + "h", SEND_PATH, "sms"))
+        finally:
+            held.stop()
+        lua = re.search(r"send-lua: status202=(\d+) other=(\d+) first_other=(\S+) "
+                        r"duration_us=(\d+)", res["raw"])
+        held_rate = int(lua.group(1)) / (int(lua.group(4)) / 1e6) if lua else 0.0
+        print("(b0) sends accepted, gateway down: %8.0f /s  p99 %.2f ms  (deliveries held back; "
+              "ratio to the budget of 5k/s %.2f)" % (held_rate, res["p99_ms"], held_rate / BUDGET))
 
         # (b) sends accepted per second
         m_before, cpu0, th0 = hub.metrics(), hub.cpu(), hub.threads()
