@@ -1109,15 +1109,19 @@ def test_sigterm_during_an_attempt_drains_it(sample_hub, tmp_path):
 def test_a_crash_during_an_attempt_sends_again_with_the_same_key(sample_hub, tmp_path):
     """SIGKILL while the gateway holds the request: after the restart the job is sent again
     (at least once), with the same Idempotency-Key, so the gateway can drop the duplicate."""
-    with HttpSink(tmp_path, script="slow:3") as http:
+    with HttpSink(tmp_path, script="slow:5") as http:
         h = sample_hub(config(sms=http_sms(http.url + "/sms", timeout_ms=10000)))
         sms = send_sms(h)
         wait_delivery(h.delivery, sms["id"], statuses=("sending",), timeout=5)
+        # "sending" starts when a worker takes the job, a little before its request reaches the
+        # gateway (longer under ASan); the sink logs a slow request only when it answers, so
+        # give the request time to arrive, well inside the 5 s the gateway holds it.
+        time.sleep(1.5)
         h.server.kill9()
         h.restart()
         v = wait_delivery(h.delivery, sms["id"])
         assert v["status"] == "delivered", v
-        att = http.wait_for_attempts(2, timeout=5)
+        att = http.wait_for_attempts(2, timeout=15)
         assert len(att) == 2
         assert {a["idempotency_key"] for a in att} == {sms["message_id"]}
 
