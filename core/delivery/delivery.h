@@ -93,10 +93,11 @@ int hub_job_retry(hub_txn *txn, uint64_t id, int64_t now_ms);
  * "version","variant","locale","journey","step","recipient","message_id","attempts",
  * "last_error","created_at","first_attempt_at","next_attempt_at","finished_at"}. */
 json_t *hub_job_view(const json_t *rec, int sending);
-/* Jobs of one status in id order after `after`, at most limit views into *out (a new array);
- * *last is the last id when there may be more, else 0. */
-int hub_job_list(hub_txn *txn, const char *status, uint64_t after, size_t limit, json_t **out,
-                 uint64_t *last);
+/* Jobs of one status in id order after `after`, at most limit views into *out (a new array),
+ * leaving out those skip(ctx, id) names (skip may be NULL); *last is the last id when there
+ * may be more, else 0. */
+int hub_job_list(hub_txn *txn, const char *status, uint64_t after, size_t limit,
+                 int (*skip)(void *ctx, uint64_t id), void *ctx, json_t **out, uint64_t *last);
 /* Jobs waiting for an attempt (queued or failed). */
 size_t hub_job_waiting(hub_txn *txn);
 
@@ -172,6 +173,10 @@ void hub_queue_stop(hub_queue *q);
 void hub_queue_kick(hub_queue *q);
 /* 1 while a worker holds job id (its status then reads "sending"). */
 int hub_queue_sending(hub_queue *q, uint64_t id);
+/* The ids of the jobs held right now (at most HUB_QUEUE_HELD_MAX), ascending, at most cap of
+ * them; returns the count. */
+#define HUB_QUEUE_HELD_MAX 512
+size_t hub_queue_held(hub_queue *q, uint64_t *out, size_t cap);
 /* Counters in Prometheus text format. */
 int hub_queue_metrics_text(hub_queue *q, hub_buf *out);
 

@@ -254,8 +254,8 @@ json_t *hub_job_view(const json_t *rec, int sending)
     return out;
 }
 
-int hub_job_list(hub_txn *txn, const char *status, uint64_t after, size_t limit, json_t **out,
-                 uint64_t *last)
+int hub_job_list(hub_txn *txn, const char *status, uint64_t after, size_t limit,
+                 int (*skip)(void *ctx, uint64_t id), void *ctx, json_t **out, uint64_t *last)
 {
     unsigned char sk[32];
     hub_cursor *c = NULL;
@@ -271,7 +271,7 @@ int hub_job_list(hub_txn *txn, const char *status, uint64_t after, size_t limit,
             break;
         uint64_t id = hub_be64_get((const unsigned char *)k.base + plen);
         json_t *rec = NULL;
-        if (hub_job_load(txn, id, &rec) != 0)
+        if ((skip != NULL && skip(ctx, id)) || hub_job_load(txn, id, &rec) != 0)
             continue;
         json_array_append_new(arr, hub_job_view(rec, 0));
         json_decref(rec);

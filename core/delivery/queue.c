@@ -19,8 +19,8 @@
 
 #include "delivery/internal.h"
 
-#define HELD_MAX       512 /* jobs held by workers or waiting in the ring */
-#define SCAN_MAX       256 /* due entries looked at per scan */
+#define HELD_MAX       HUB_QUEUE_HELD_MAX /* jobs held by workers or waiting in the ring */
+#define SCAN_MAX       256                /* due entries looked at per scan */
 #define IDLE_WAIT_MS   1000
 #define SWEEP_EVERY_MS 60000
 #define SWEEP_MAX      2000
@@ -115,6 +115,26 @@ int hub_queue_sending(hub_queue *q, uint64_t id)
     int h = held_has(q, id);
     pthread_mutex_unlock(&q->mu);
     return h;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+size_t hub_queue_held(hub_queue *q, uint64_t *out, size_t cap)
+{
+    size_t n = 0;
+    if (q == NULL)
+        return 0;
+    pthread_mutex_lock(&q->mu);
+    for (size_t i = 0; i < HELD_SLOTS && n < cap; i++)
+        if (q->held[i] != 0)
+            out[n++] = q->held[i];
+    pthread_mutex_unlock(&q->mu);
+    qsort(out, n, sizeof(*out), cmp_id);
+    return n;
 }
 
 void hub_queue_kick(hub_queue *q)

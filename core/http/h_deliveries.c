@@ -52,6 +52,38 @@ static void read_one(hub_request *r, uint64_t id, int with_artifact)
                       "cannot read the delivery");
 }
 
+/* A queued or failed job a worker holds reads "sending", so the other lists leave it out. */
+static int held(void *queue, uint64_t id)
+{
+    return hub_queue_sending(queue, id);
+}
+
+/* "sending" lives in memory only: the jobs the workers hold, in id order. */
+static int list_sending(hub_request *r, hub_txn *txn, uint64_t after, size_t limit, json_t **out,
+                        uint64_t *last)
+{
+    uint64_t ids[HUB_QUEUE_HELD_MAX];
+    size_t n = hub_queue_held(r->cfg->queue, ids, HUB_QUEUE_HELD_MAX);
+    json_t *arr = json_array();
+    uint64_t prev = 0;
+    *last = 0;
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        json_t *rec = NULL;
+        if (ids[i] <= after || hub_job_load(txn, ids[i], &rec) != 0)
+            continue;
+        if (json_array_size(arr) == limit) {
+            *last = prev; /* there is more after this page */
+            json_decref(rec);
+            break;
+        }
+        json_array_append_new(arr, hub_job_view(rec, 1));
+        json_decref(rec);
+        prev = ids[i];
+    }
+    *out = arr;
+    return arr != NULL ? 0 : HUB_ENOMEM;
+}
+
 static void list(hub_request *r)
 {
     static const char *const known[] = {"status", "limit", "cursor", NULL};
@@ -64,20 +96,21 @@ static void list(hub_request *r)
     for (size_t i = 0; status != NULL && statuses[i] != NULL; i++)
         ok |= strcmp(status, statuses[i]) == 0;
     if (!ok) {
-        hub_req_send_problem(r, 400, "status must be queued, sending, failed, delivered or dead", NULL);
+        hub_req_send_problem(r, 400, "status must be queued, sending, failed, delivered or dead",
+                             NULL);
         return;
     }
     if (cursor != NULL && hub_job_id_parse(cursor, &after) != 0) {
         hub_req_send_problem(r, 400, "cursor is not one this server gave", NULL);
         return;
     }
-    if (strcmp(status, "sending") == 0) /* in memory only: the queued jobs a worker holds */
-        status = "queued";
     hub_txn *txn = NULL;
     json_t *items = NULL;
     int rc = hub_store_read(r->store, &txn);
-    if (rc == 0)
-        rc = hub_job_list(txn, status, after, limit, &items, &last);
+    if (rc == 0 && strcmp(status, "sending") == 0)
+        rc = list_sending(r, txn, after, limit, &items, &last);
+    else if (rc == 0)
+        rc = hub_job_list(txn, status, after, limit, held, r->cfg->queue, &items, &last);
     hub_txn_end(txn);
     if (rc != 0) {
         hub_req_send_read(r, rc, NULL, "cannot list deliveries");

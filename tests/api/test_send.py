@@ -30,7 +30,7 @@ DAY1 = "/v1/journeys/application-abandonment/steps/day-1/send"  # reminder-1: em
 FROM = "Bank <news@bank.example>"
 SMS_BODY = '{"to":"{{ recipient.phone }}","text":"{{ text }}"}'
 FINAL = ("delivered", "dead")
-STATUSES = ("queued", "failed", "delivered", "dead")
+STATUSES = ("queued", "sending", "failed", "delivered", "dead")
 
 
 # ---- set-up ------------------------------------------------------------------------------------
@@ -112,8 +112,9 @@ def wait_until(check, timeout=10, what="condition"):
 
 def all_deliveries(client):
     """The ids of every delivery, listed status by status. A job that moves on while the lists
-    are read (queued -> failed -> delivered or dead, the order read here) is seen at least once,
-    maybe twice."""
+    are read (queued -> sending -> failed -> delivered or dead, the order read here) is seen at
+    least once, maybe twice; only a failed job taken up again between the "sending" and the
+    "failed" read can be missed, so call this when nothing is being retried."""
     out = set()
     for st in STATUSES:
         out |= {v["id"] for v in client.all_items("/v1/deliveries", params={"status": st})}
@@ -1097,6 +1098,9 @@ def test_sigterm_during_an_attempt_drains_it(sample_hub, tmp_path):
         assert v["status"] == "sending"
         listed = h.delivery.all_items("/v1/deliveries", params={"status": "sending"})
         assert [x["id"] for x in listed] == [sms["id"]]
+        assert [x["status"] for x in listed] == ["sending"]
+        queued = h.delivery.all_items("/v1/deliveries", params={"status": "queued"})
+        assert sms["id"] not in [x["id"] for x in queued]  # it is sending, not waiting
         rc, err = h.server.stop()
         assert rc == 0, err[-2000:]
         h.restart()
