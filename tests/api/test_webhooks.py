@@ -119,8 +119,11 @@ def test_failing_endpoint_is_retried_with_the_same_event_id(make_hub, tmp_path):
         ids = {a["headers"]["omnihub-event-id"] for a in attempts}
         assert len(ids) == 1
         verify(sink.requests()[0])
-        dead = h.admin.get("/v1/deliveries", params={"status": "delivered"}).json()["items"]
-        mine = [d for d in dead if d["webhook"] == "flaky"]
+
+        def delivered():  # the sink answered; the hub stores the outcome a moment later
+            items = h.admin.get("/v1/deliveries", params={"status": "delivered"}).json()["items"]
+            return [d for d in items if d["webhook"] == "flaky"]
+        mine = wait_for(delivered, "the delivered event")
         assert len(mine) == 1 and mine[0]["attempts"] == 3 and mine[0]["channel"] == "webhook"
 
 
