@@ -188,7 +188,7 @@ static int serve_run(const hub_config *cfg, const char *data)
     rc = hub_queue_start(&qc, &queue, &err);
     if (rc != 0)
         goto out;
-    hub_changes_set_hook(hub_webhooks_on_change, queue);
+    hub_changes_set_hook(hub_webhooks_on_change, NULL);
     hub_content_ctx scx = {hub_renderer_schemas(ch.renderer), NULL, hub_render_publish_check,
                            (void *)ch.renderer, NULL};
     rc = hub_scheduler_start(store, &scx, &scheduler, &err);

@@ -64,15 +64,7 @@ static void add_problem(hub_error *err, const char *path, const char *msg)
 
 static int name_valid(const char *s, size_t n)
 {
-    if (n == 0 || n > HUB_TOKEN_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return n <= HUB_TOKEN_NAME_MAX && hub_plain_name(s, n);
 }
 
 static int channel_valid(const char *s, size_t n)

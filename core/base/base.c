@@ -262,6 +262,19 @@ int hub_buf_append_jptr(hub_buf *b, const char *s)
     return 0;
 }
 
+int hub_plain_name(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 const char *hub_html_entity(char c, int quotes)
 {
     switch (c) {

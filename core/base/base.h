@@ -131,6 +131,9 @@ char *hub_strndup(const char *s, size_t n);
 /* Checks that the bytes are well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int hub_utf8_valid(const char *s, size_t len);
 
+/* 1 when s[0..n) is 1 or more of [A-Za-z0-9._-] (token names, file names of plugins). */
+int hub_plain_name(const char *s, size_t n);
+
 /* Parses a base-10 unsigned integer that fills the whole slice. 0 or HUB_EINVAL. */
 int hub_parse_u64(hub_slice s, uint64_t *out);
 

@@ -59,20 +59,18 @@ int hub_schedule_put(hub_txn *txn, const hub_principal *actor, const char *key, 
 {
     char at[HUB_TIME_LEN], ik[SKEY_MAX];
     unsigned char sk[SKEY_MAX];
-    json_t *tags = json_array();
-    for (size_t i = 0; tags != NULL && i < actor->ntags; i++)
-        json_array_append_new(tags, json_string(actor->tags[i]));
     int rc = hub_schedule_cancel(txn, key, action);
-    if (rc != 0 && rc != HUB_ENOTFOUND) {
-        json_decref(tags);
+    if (rc != 0 && rc != HUB_ENOTFOUND)
         return rc;
-    }
     hub_time_format(at_ms, at);
-    json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o?}", "action", action, "key", key, "at", at,
-                            "actor", actor->name, "role", hub_role_name(actor->role), "tags",
-                            actor->ntags > 0 ? tags : NULL);
-    if (actor->ntags == 0)
-        json_decref(tags);
+    json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s}", "action", action, "key", key, "at", at,
+                            "actor", actor->name, "role", hub_role_name(actor->role));
+    if (rec != NULL && actor->ntags > 0) { /* the token's tag limits go with the entry */
+        json_t *tags = json_array();
+        for (size_t i = 0; i < actor->ntags; i++)
+            json_array_append_new(tags, json_string(actor->tags[i]));
+        json_object_set_new(rec, "tags", tags);
+    }
     char *text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
     size_t sl = sched_key(at_ms, action_byte(action), key, sk);
     size_t il = index_key(action_byte(action), key, ik);

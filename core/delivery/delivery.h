@@ -142,8 +142,9 @@ int hub_webhook_load(hub_txn *txn, const char *id, json_t **out);
 int hub_webhook_get(hub_txn *txn, const char *id, json_t **out);
 int hub_webhook_list(hub_txn *txn, json_t **out);
 int hub_webhook_delete(hub_txn *txn, const char *id);
-/* The hub_change_hook of core/content (ctx: the hub_queue to kick, or NULL): queues one
- * event job per webhook subscribed to the change's type, in the change's transaction. */
+/* The hub_change_hook of core/content (ctx unused): queues one event job per webhook
+ * subscribed to the change's type, in the change's transaction; the queue sees it once that
+ * commits. */
 int hub_webhooks_on_change(void *ctx, hub_txn *txn, const json_t *change);
 /* "t=<ts>,v1=<hex HMAC-SHA256(secret, "<event id>.<ts>.<body>")>" into out. 0 or HUB_EIO. */
 int hub_webhook_sign(const char *secret, const char *event_id, int64_t ts, hub_slice body,
@@ -163,13 +164,14 @@ typedef struct hub_queue_config {
     int64_t (*now_ms)(void); /* NULL: hub_now_ms */
 } hub_queue_config;
 
-/* Makes every job waiting for a later attempt due now (a restart is a fresh start; the
- * breakers decide again), then starts the dispatcher and the workers. */
+/* Starts the dispatcher and the workers, and hooks the store's commits so that new jobs are
+ * looked at at once. The dispatcher first makes every job waiting for a later attempt due now
+ * (a restart is a fresh start; the breakers decide again). */
 int hub_queue_start(const hub_queue_config *cfg, hub_queue **out, hub_error *err);
 /* Lets running attempts finish (their outcomes go to the writer), then joins the threads.
  * Call before stopping the store's writer. NULL-safe. */
 void hub_queue_stop(hub_queue *q);
-/* New jobs were committed: look for work now. Thread-safe, NULL-safe. */
+/* Look for work now (the commit hook calls it). Thread-safe, NULL-safe. */
 void hub_queue_kick(hub_queue *q);
 /* 1 while a worker holds job id (its status then reads "sending"). */
 int hub_queue_sending(hub_queue *q, uint64_t id);

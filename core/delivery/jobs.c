@@ -240,10 +240,8 @@ json_t *hub_job_view(const json_t *rec, int sending)
     const char *st = json_string_value(json_object_get(rec, "status"));
     int waiting = st != NULL && (strcmp(st, "queued") == 0 || strcmp(st, "failed") == 0);
     json_object_set_new(out, "status", json_string(sending && waiting ? "sending" : st));
-    json_object_set(out, "recipient",
-                    json_object_get(json_object_get(rec, "recipient"), "id") != NULL
-                        ? json_object_get(json_object_get(rec, "recipient"), "id")
-                        : json_null());
+    json_t *rid = json_object_get(json_object_get(rec, "recipient"), "id");
+    json_object_set(out, "recipient", rid != NULL ? rid : json_null());
     set_time(out, "created_at", rec, "created_ms");
     set_time(out, "first_attempt_at", rec, "first_ms");
     if (waiting)

@@ -20,6 +20,7 @@
 #include "delivery/internal.h"
 
 #define HELD_MAX       HUB_QUEUE_HELD_MAX /* jobs held by workers or waiting in the ring */
+#define HELD_SLOTS     (4 * HELD_MAX)     /* a power of two, at most a quarter full */
 #define SCAN_MAX       256                /* due entries looked at per scan */
 #define IDLE_WAIT_MS   1000
 #define SWEEP_EVERY_MS 60000
@@ -34,7 +35,7 @@ struct hub_queue {
     pthread_cond_t kick_cv; /* dispatcher: new jobs, a settled outcome, or stopping */
     pthread_cond_t idle_cv; /* stop: every outcome settled */
     int stopping, kicked;
-    uint64_t held[4 * HELD_MAX]; /* ids held (0: free slot), HELD_SLOTS */
+    uint64_t held[HELD_SLOTS]; /* ids held (0: free slot), a hash set */
     size_t nheld;
     uint64_t ring[HELD_MAX];
     size_t ring_head, ring_len;
@@ -58,8 +59,6 @@ static int64_t now_of(const hub_queue *q)
 }
 
 /* ---- the held set (under mu): open addressing, linear probing, ids are never 0 ------------- */
-
-#define HELD_SLOTS (4 * HELD_MAX) /* a power of two, at most a quarter full */
 
 static size_t held_slot(uint64_t id)
 {
@@ -135,6 +134,11 @@ size_t hub_queue_held(hub_queue *q, uint64_t *out, size_t cap)
     pthread_mutex_unlock(&q->mu);
     qsort(out, n, sizeof(*out), cmp_id);
     return n;
+}
+
+static void kick_on_commit(void *q)
+{
+    hub_queue_kick(q);
 }
 
 void hub_queue_kick(hub_queue *q)
@@ -366,35 +370,6 @@ static void wait_until(hub_queue *q, int64_t ms)
     pthread_mutex_unlock(&q->mu);
 }
 
-static void *dispatcher_main(void *arg)
-{
-    hub_queue *q = arg;
-    int64_t last_sweep = 0;
-    for (;;) {
-        pthread_mutex_lock(&q->mu);
-        int stop = q->stopping;
-        pthread_mutex_unlock(&q->mu);
-        if (stop)
-            break;
-        int64_t now = now_of(q);
-        if (now - last_sweep >= SWEEP_EVERY_MS) {
-            sweep_arg a = {now, q->cfg.keep_ms, 0};
-            if (hub_store_write(q->cfg.store, sweep_fn, &a) == 0 && a.removed > 0)
-                HUB_LOG_INFO("delivery: swept %zu old records", a.removed);
-            last_sweep = now;
-        }
-        int64_t next = dispatch(q, now);
-        int64_t wait = next < 0 ? IDLE_WAIT_MS : next - now_of(q);
-        if (wait > IDLE_WAIT_MS)
-            wait = IDLE_WAIT_MS; /* a test clock may jump; look again at least every second */
-        if (wait > 0)
-            wait_until(q, wait);
-    }
-    return NULL;
-}
-
-/* ---- life ----------------------------------------------------------------------------------- */
-
 typedef struct due_arg {
     int64_t now;
     size_t moved;
@@ -422,6 +397,38 @@ static int due_now_all(hub_queue *q)
     return rc;
 }
 
+static void *dispatcher_main(void *arg)
+{
+    hub_queue *q = arg;
+    int64_t last_sweep = 0;
+    /* Here rather than in hub_queue_start: however many jobs wait, start-up does not. */
+    if (due_now_all(q) != 0)
+        HUB_LOG_WARN("delivery: cannot make the waiting jobs due now; they keep their times");
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        int stop = q->stopping;
+        pthread_mutex_unlock(&q->mu);
+        if (stop)
+            break;
+        int64_t now = now_of(q);
+        if (now - last_sweep >= SWEEP_EVERY_MS) {
+            sweep_arg a = {now, q->cfg.keep_ms, 0};
+            if (hub_store_write(q->cfg.store, sweep_fn, &a) == 0 && a.removed > 0)
+                HUB_LOG_INFO("delivery: swept %zu old records", a.removed);
+            last_sweep = now;
+        }
+        int64_t next = dispatch(q, now);
+        int64_t wait = next < 0 ? IDLE_WAIT_MS : next - now_of(q);
+        if (wait > IDLE_WAIT_MS)
+            wait = IDLE_WAIT_MS; /* a test clock may jump; look again at least every second */
+        if (wait > 0)
+            wait_until(q, wait);
+    }
+    return NULL;
+}
+
+/* ---- life ----------------------------------------------------------------------------------- */
+
 int hub_queue_start(const hub_queue_config *cfg, hub_queue **out, hub_error *err)
 {
     char why[160];
@@ -438,12 +445,6 @@ int hub_queue_start(const hub_queue_config *cfg, hub_queue **out, hub_error *err
         return hub_error_set(err, HUB_EINVAL, "%s",
                              cfg->workers > WORKERS_MAX ? "delivery.workers: at most 256" : why);
     }
-    int rc = due_now_all(q);
-    if (rc != 0) {
-        free(q);
-        return hub_error_set(err, rc, "delivery: cannot reschedule waiting jobs: %s",
-                             hub_strerror(rc));
-    }
     if (getrandom(&q->rng, sizeof(q->rng), 0) != (ssize_t)sizeof(q->rng))
         q->rng = (uint64_t)hub_now_ms();
     pthread_condattr_t ca;
@@ -454,7 +455,9 @@ int hub_queue_start(const hub_queue_config *cfg, hub_queue **out, hub_error *err
     pthread_cond_init(&q->kick_cv, &ca);
     pthread_cond_init(&q->idle_cv, NULL);
     pthread_condattr_destroy(&ca);
-    rc = pthread_create(&q->dispatcher, NULL, dispatcher_main, q);
+    /* Every commit may have made jobs due (a send, a webhook event, a retry by hand). */
+    hub_store_set_commit_hook(q->cfg.store, kick_on_commit, q);
+    int rc = pthread_create(&q->dispatcher, NULL, dispatcher_main, q);
     for (; rc == 0 && q->nworkers < q->cfg.workers; q->nworkers++)
         rc = pthread_create(&q->workers[q->nworkers], NULL, worker_main, q);
     if (rc != 0) {
@@ -470,6 +473,7 @@ void hub_queue_stop(hub_queue *q)
 {
     if (q == NULL)
         return;
+    hub_store_set_commit_hook(q->cfg.store, NULL, NULL);
     pthread_mutex_lock(&q->mu);
     q->stopping = 1;
     pthread_cond_broadcast(&q->work_cv);

@@ -413,8 +413,10 @@ int hub_transport_smtp(void *ctx, const char *channel, const hub_smtp_message *m
         else
             snprintf(err, errcap, "%s: %s", endpoint,
                      curl_err[0] ? curl_err : curl_easy_strerror(c));
-        if (c != CURLE_OK && rc == HUB_DELIVER_RETRY)
-            curl_easy_cleanup(h), tl_smtp = NULL; /* never reuse a connection in doubt */
+        if (rc == HUB_DELIVER_RETRY) { /* never reuse a connection in doubt */
+            curl_easy_cleanup(h);
+            tl_smtp = NULL;
+        }
     }
     report(t, endpoint, rc);
     return rc;

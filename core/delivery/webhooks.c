@@ -256,14 +256,14 @@ int hub_webhooks_on_change(void *ctx, hub_txn *txn, const json_t *change)
     hub_slice k, v;
     const char *type = json_string_value(json_object_get(change, "type"));
     int64_t now = hub_now_ms();
-    int rc = hub_cursor_open(txn, HUB_DB_WEBHOOKS, &c), queued = 0;
+    (void)ctx;
+    if (type == NULL)
+        return HUB_EINVAL;
+    int rc = hub_cursor_open(txn, HUB_DB_WEBHOOKS, &c);
     for (rc = rc == 0 ? hub_cursor_seek(c, (hub_slice){"", 0}, &k, &v) : rc; rc == 0;
          rc = hub_cursor_next(c, &k, &v)) {
         json_t *hook = json_loadb(v.base, v.len, 0, NULL);
-        int r2 = hook != NULL && type != NULL && subscribed(hook, type)
-                     ? queue_event(txn, hook, change, now)
-                     : 0;
-        queued += hook != NULL && r2 == 0 && type != NULL && subscribed(hook, type);
+        int r2 = hook != NULL && subscribed(hook, type) ? queue_event(txn, hook, change, now) : 0;
         json_decref(hook);
         if (r2 != 0) {
             hub_cursor_close(c);
@@ -271,8 +271,6 @@ int hub_webhooks_on_change(void *ctx, hub_txn *txn, const json_t *change)
         }
     }
     hub_cursor_close(c);
-    if (queued > 0)
-        hub_queue_kick(ctx); /* NULL in the command line tools: the server's scan finds them */
     return rc == HUB_ENOTFOUND ? 0 : rc;
 }
 

@@ -42,14 +42,8 @@ static void read_one(hub_request *r, uint64_t id, int with_artifact)
     else
         json_decref(art);
     json_decref(rec);
-    if (rc == HUB_ENOTFOUND) {
-        char detail[64];
-        snprintf(detail, sizeof(detail), "no delivery '%llu'", (unsigned long long)id);
-        hub_req_send_problem(r, 404, detail, NULL);
-        return;
-    }
-    hub_req_send_read(r, rc == 0 && view == NULL ? HUB_ENOMEM : rc, view,
-                      "cannot read the delivery");
+    hub_req_send_one(r, rc == 0 && view == NULL ? HUB_ENOMEM : rc, view, "cannot read the delivery",
+                     "no delivery '%llu'", (unsigned long long)id);
 }
 
 /* A queued or failed job a worker holds reads "sending", so the other lists leave it out. */
@@ -138,13 +132,6 @@ static int retry_txn(hub_txn *txn, hub_request *r)
     return rc;
 }
 
-static void retry_done(hub_request *r)
-{
-    if (r->op.result == 0)
-        hub_queue_kick(r->cfg->queue);
-    hub_req_done_json(r);
-}
-
 void hub_h_deliveries(hub_request *r)
 {
     uint64_t id;
@@ -186,7 +173,7 @@ void hub_h_deliveries(hub_request *r)
     }
     *arg = id;
     r->scratch = arg;
-    hub_req_write(r, retry_txn, retry_done);
+    hub_req_write(r, retry_txn, hub_req_done_json);
 }
 
 /* ---- inbox ------------------------------------------------------------------------------------

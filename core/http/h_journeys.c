@@ -7,7 +7,6 @@
  * until then such a path names no journey: 404), and POST .../steps/{step}/send sends it
  * (h_send.c).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,13 +66,7 @@ static void read_journey(hub_request *r, const char *id)
     if (rc == 0)
         rc = hub_journey_get(txn, id, &out);
     hub_txn_end(txn);
-    if (rc == HUB_ENOTFOUND) {
-        char detail[ID_MAX + 32];
-        snprintf(detail, sizeof(detail), "no journey '%s'", id);
-        hub_req_send_problem(r, 404, detail, NULL);
-        return;
-    }
-    hub_req_send_read(r, rc, out, "cannot read the journey");
+    hub_req_send_one(r, rc, out, "cannot read the journey", "no journey '%.200s'", id);
 }
 
 static void one_journey(hub_request *r)

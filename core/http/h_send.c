@@ -364,8 +364,6 @@ static void send_done(hub_request *r)
         hub_req_send_error(r, &r->err);
         return;
     }
-    if (!st->replayed)
-        hub_queue_kick(r->cfg->queue);
     json_t *body = r->result;
     r->result = NULL;
     answer(r, body, st->replayed);

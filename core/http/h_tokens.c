@@ -88,13 +88,8 @@ static void read_tokens(hub_request *r, const char *name)
             one = json_incref(t);
     }
     json_decref(list);
-    if (rc == 0 && one == NULL) {
-        char detail[100];
-        snprintf(detail, sizeof(detail), "no token is named '%.64s'", name);
-        hub_req_send_problem(r, 404, detail, NULL);
-        return;
-    }
-    hub_req_send_read(r, rc, one, "cannot read the token");
+    hub_req_send_one(r, rc == 0 && one == NULL ? HUB_ENOTFOUND : rc, one, "cannot read the token",
+                     "no token is named '%.64s'", name);
 }
 
 void hub_h_tokens(hub_request *r)

@@ -7,8 +7,6 @@
  *   GET    /v1/webhooks       {"items","next_cursor"}
  * The configuration's webhooks.allowed_hosts, when set, lists the hosts a URL may name.
  */
-#include <stdio.h>
-
 #include "http/internal.h"
 
 static int put_txn(hub_txn *txn, hub_request *r)
@@ -33,13 +31,7 @@ static void read_one(hub_request *r, const char *id)
     if (rc == 0)
         rc = hub_webhook_get(txn, id, &out);
     hub_txn_end(txn);
-    if (rc == HUB_ENOTFOUND) {
-        char detail[96];
-        snprintf(detail, sizeof(detail), "no webhook '%.64s'", id);
-        hub_req_send_problem(r, 404, detail, NULL);
-        return;
-    }
-    hub_req_send_read(r, rc, out, "cannot read the webhook");
+    hub_req_send_one(r, rc, out, "cannot read the webhook", "no webhook '%.64s'", id);
 }
 
 void hub_h_webhooks(hub_request *r)

@@ -168,6 +168,11 @@ void hub_req_done_empty(hub_request *r);
  * "<what>: <reason>" (out is released). */
 void hub_req_send_read(hub_request *r, int rc, json_t *out, const char *what);
 
+/* Answers a read of one resource: as hub_req_send_read, except that HUB_ENOTFOUND is a 404
+ * whose detail is missing_fmt formatted ("no webhook '%s'"). */
+void hub_req_send_one(hub_request *r, int rc, json_t *out, const char *what,
+                      const char *missing_fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* PUT or DELETE of one resource named `id` (GET is the caller's; other methods get 405
  * "GET, PUT, DELETE"): requires `role`, keeps a copy of id in r->scratch for the writer
  * thread, reads the JSON object body of a PUT, and runs put (answered by hub_req_done_json)

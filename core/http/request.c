@@ -8,6 +8,7 @@
  * lives in the h2o request's pool; when h2o frees the pool first, the guard clears r->req so
  * the late answer is dropped. Answering frees r.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -673,6 +674,22 @@ void hub_req_send_read(hub_request *r, int rc, json_t *out, const char *what)
     char detail[160];
     snprintf(detail, sizeof(detail), "%s: %s", what, hub_strerror(rc));
     hub_req_send_problem(r, hub_status_for(rc), detail, NULL);
+}
+
+void hub_req_send_one(hub_request *r, int rc, json_t *out, const char *what,
+                      const char *missing_fmt, ...)
+{
+    if (rc != HUB_ENOTFOUND) {
+        hub_req_send_read(r, rc, out, what);
+        return;
+    }
+    char detail[300];
+    va_list ap;
+    va_start(ap, missing_fmt);
+    vsnprintf(detail, sizeof(detail), missing_fmt, ap);
+    va_end(ap);
+    json_decref(out);
+    hub_req_send_problem(r, 404, detail, NULL);
 }
 
 void hub_req_put_or_delete(hub_request *r, hub_role role, const char *id, hub_txn_fn put,

@@ -229,15 +229,7 @@ static int host_inbox_write(const char *channel, const char *recipient, const ch
 static int plain_name(const char *s, size_t max)
 {
     size_t n = s != NULL ? strlen(s) : 0;
-    if (n == 0 || n > max || s[0] == '.')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return n > 0 && n <= max && s[0] != '.' && hub_plain_name(s, n);
 }
 
 static int mkdir_one(const char *path)

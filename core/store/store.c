@@ -67,6 +67,9 @@ struct hub_store {
     rslot *free_slots;
     atomic_uint_fast64_t commits;
     struct hub_writer *writer; /* writer.c; NULL until started */
+    pthread_mutex_t hook_mu;   /* the commit hook: set and called under it */
+    void (*hook)(void *ctx);
+    void *hook_ctx;
 };
 
 /* store-private (shared with writer.c) */
@@ -74,7 +77,7 @@ MDB_env *hub_store_env_(hub_store *s);
 struct hub_writer **hub_store_writer_ref_(hub_store *s);
 int hub_store_xlate_(int rc);
 int hub_store_run_fn_(hub_store *s, MDB_txn *txn, hub_write_fn fn, void *arg);
-void hub_store_count_commit_(hub_store *s);
+void hub_store_count_commit_(hub_store *s, int ok);
 int hub_store_is_read_only_(hub_store *s);
 void hub_store_writer_destroy_(hub_store *s);
 
@@ -164,9 +167,23 @@ struct hub_writer **hub_store_writer_ref_(hub_store *s)
     return &s->writer;
 }
 
-void hub_store_count_commit_(hub_store *s)
+void hub_store_count_commit_(hub_store *s, int ok)
 {
     atomic_fetch_add(&s->commits, 1);
+    if (!ok)
+        return;
+    pthread_mutex_lock(&s->hook_mu);
+    if (s->hook != NULL)
+        s->hook(s->hook_ctx);
+    pthread_mutex_unlock(&s->hook_mu);
+}
+
+void hub_store_set_commit_hook(hub_store *s, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&s->hook_mu);
+    s->hook = fn;
+    s->hook_ctx = ctx;
+    pthread_mutex_unlock(&s->hook_mu);
 }
 
 int hub_store_is_read_only_(hub_store *s)
@@ -346,6 +363,7 @@ int hub_store_open(hub_store **out, const hub_store_options *opts, hub_error *er
         return hub_error_set(err, HUB_ENOMEM, "store: out of memory");
     s->read_only = opts->read_only != 0;
     pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_mutex_init(&s->hook_mu, NULL);
     atomic_init(&s->commits, 0);
     int r = env_open(s, opts, err);
     if (r == 0)
@@ -354,6 +372,7 @@ int hub_store_open(hub_store **out, const hub_store_options *opts, hub_error *er
         if (s->env != NULL)
             mdb_env_close(s->env);
         pthread_mutex_destroy(&s->pool_mu);
+        pthread_mutex_destroy(&s->hook_mu);
         free(s);
         return r;
     }
@@ -399,6 +418,7 @@ void hub_store_close(hub_store *s)
     }
     mdb_env_close(s->env);
     pthread_mutex_destroy(&s->pool_mu);
+    pthread_mutex_destroy(&s->hook_mu);
     free(s);
 }
 

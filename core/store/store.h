@@ -132,6 +132,11 @@ int hub_store_write(hub_store *s, hub_write_fn fn, void *arg);
 /* Finishes every queued op, then stops the writer thread. */
 void hub_store_writer_stop(hub_store *s);
 
+/* fn(ctx) runs after every successful commit (on the committing thread, before the ops'
+ * `done`; it must not block or write). One hook per store; NULL clears it. Once this returns,
+ * the previous hook is not running and will not run again. Thread-safe. */
+void hub_store_set_commit_hook(hub_store *s, void (*fn)(void *ctx), void *ctx);
+
 /* Number of write transactions committed since open (group commits count once). For tests
  * and metrics. Thread-safe. */
 uint64_t hub_store_commit_count(hub_store *s);

@@ -25,7 +25,7 @@ MDB_env *hub_store_env_(hub_store *s);
 struct hub_writer **hub_store_writer_ref_(hub_store *s);
 int hub_store_xlate_(int rc);
 int hub_store_run_fn_(hub_store *s, MDB_txn *txn, hub_write_fn fn, void *arg);
-void hub_store_count_commit_(hub_store *s);
+void hub_store_count_commit_(hub_store *s, int ok);
 int hub_store_is_read_only_(hub_store *s);
 void hub_store_writer_destroy_(hub_store *s);
 
@@ -88,7 +88,7 @@ static void run_batch(hub_store *s, hub_write_op *batch)
             mdb_txn_abort(outer); /* nothing to write: no fsync */
         } else {
             rc = mdb_txn_commit(outer); /* never abort after this, even on failure */
-            hub_store_count_commit_(s);
+            hub_store_count_commit_(s, rc == 0);
             if (rc != 0) {
                 HUB_LOG_ERROR("store: group commit failed: %s", mdb_strerror(rc));
                 for (hub_write_op *op = batch; op != NULL; op = op->next_)
@@ -103,17 +103,6 @@ static void run_batch(hub_store *s, hub_write_op *batch)
         op->next_ = NULL;
         op->done(op);
         op = next;
-    }
-}
-
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
     }
 }
 
@@ -141,7 +130,7 @@ static void *writer_main(void *arg)
             int64_t wait = next_check - hub_mono_ms();
             if (wait <= 0)
                 break;
-            deadline_after(&ts, wait);
+            hub_mono_deadline(wait, &ts);
             pthread_cond_timedwait(&w->cv, &w->mu, &ts);
         }
         if (w->head == NULL && w->state != W_RUNNING)
@@ -238,7 +227,7 @@ static int write_inline(hub_store *s, hub_write_fn fn, void *arg)
         return r;
     }
     rc = mdb_txn_commit(txn); /* frees txn even on failure */
-    hub_store_count_commit_(s);
+    hub_store_count_commit_(s, rc == 0);
     return rc == 0 ? r : commit_failure(rc);
 }
 

@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,31 +51,15 @@ SAMPLES = os.path.join(ROOT, "content-samples")
 sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))
 from sinks import SmtpSink  # noqa: E402
 
+sys.path.insert(0, HERE)
+from bench import free_port, wait_http  # noqa: E402  (the delivery-read benchmark's helpers)
+
 SEND_PATH = "/v1/journeys/journey/application-abandonment/steps/day-1/send"
 CONNECTIONS = 16
 BUDGET = 5000.0  # DESIGN.md: at least 5k queued deliveries per second, durable
 DRAIN_DEADLINE = 900  # seconds
 OUTBOX_FILE_BYTES = 252  # the size of one sms outbox file of this benchmark
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_http(url, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except Exception:
-            time.sleep(0.05)
-    raise RuntimeError("server did not come up: " + url)
 
 
 def cpu_seconds(pid, task=None):
@@ -134,7 +117,7 @@ class Hub:
                                       "127.0.0.1:%d" % self.port, "--threads", str(threads),
                                       "--config", cfg], stdout=subprocess.DEVNULL,
                                      stderr=self.errlog)
-        wait_http("http://127.0.0.1:%d/healthz" % self.port)
+        wait_http("http://127.0.0.1:%d/healthz" % self.port, timeout=20)
 
     @property
     def base(self):
