@@ -186,6 +186,38 @@ static void test_stop_drains_many(void)
     hub_store_close(s);
 }
 
+static void count_hook(void *ctx)
+{
+    atomic_fetch_add((atomic_int *)ctx, 1);
+}
+
+/* The commit hook runs once per successful commit, on the writer and inline alike, not for a
+ * write that rolled back, and not after it is cleared. */
+static void test_commit_hook(void)
+{
+    hub_store *s = open_fresh("writer_hook");
+    REQUIRE(s != NULL);
+    atomic_int hooks = 0, count = 0;
+    op_arg a;
+    hub_store_set_commit_hook(s, count_hook, &hooks);
+    init_op(&a, 1, 0, &count);
+    CHECK(hub_store_write(s, op_fn, &a) == 0); /* inline, no writer yet */
+    CHECK(atomic_load(&hooks) == 1);
+    REQUIRE(hub_store_writer_start(s, 0) == 0);
+    init_op(&a, 2, 0, &count);
+    CHECK(hub_store_write(s, op_fn, &a) == 0);
+    CHECK(atomic_load(&hooks) == 2);
+    init_op(&a, 3, 1, &count);
+    CHECK(hub_store_write(s, op_fn, &a) == HUB_EINVAL); /* rolled back: nothing committed */
+    CHECK(atomic_load(&hooks) == 2);
+    hub_store_set_commit_hook(s, NULL, NULL);
+    init_op(&a, 4, 0, &count);
+    CHECK(hub_store_write(s, op_fn, &a) == 0);
+    CHECK(atomic_load(&hooks) == 2);
+    hub_store_writer_stop(s);
+    hub_store_close(s);
+}
+
 static void test_no_writer(void)
 {
     hub_store *s = open_fresh("writer_none");
@@ -381,6 +413,7 @@ int main(void)
     RUN(test_submit_after_stop);
     RUN(test_stop_drains_many);
     RUN(test_no_writer);
+    RUN(test_commit_hook);
     RUN(test_map_full_in_batch);
     RUN(test_group_commit);
     RUN(test_write_from_writer);
