@@ -29,6 +29,9 @@ Try:
   curl -s -H "Authorization: Bearer $TOKEN" http://$LISTEN/v1/changes
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' http://$LISTEN/v1/render \
        -d '{"item":"onboarding/welcome","channel":"sms","locale":"de-AT","recipient":{"id":"cust-42","attributes":{"first_name":"Jörg"}}}'
+  # send a journey step (email and SMS go to the outbox: ls $DATA/outbox/email $DATA/outbox/sms)
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' http://$LISTEN/v1/journeys/application-abandonment/steps/day-1/send -d '{"recipient":{"id":"cust-42","locale":"de-AT","email":"j@example.org","phone":"+436641234567","attributes":{"first_name":"Jörg"}}}'
+  curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/deliveries?status=delivered'
   build/omnihub render --data $DATA --item onboarding/welcome --channel email --locale fr \
        --attributes '{"first_name":"Léa"}'     # the same from the command line
 
