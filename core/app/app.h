@@ -19,13 +19,15 @@ typedef struct hub_config {
     json_t *channels;        /* kept for the delivery issue */
     json_t *delivery;
     json_t *outbox;
-    unsigned workers;           /* delivery.workers */
-    hub_retry_policy retry;     /* delivery.retry */
-    uint32_t breaker_threshold; /* delivery.breaker.threshold */
-    int64_t breaker_open_ms;    /* delivery.breaker.open_ms */
-    uint32_t send_timeout_ms;   /* delivery.timeout_ms */
-    int64_t keep_ms;            /* delivery.keep_days */
-    json_t *raw;                /* the whole parsed file, owned */
+    unsigned workers;               /* delivery.workers */
+    hub_retry_policy retry;         /* delivery.retry */
+    uint32_t breaker_threshold;     /* delivery.breaker.threshold */
+    int64_t breaker_open_ms;        /* delivery.breaker.open_ms */
+    uint32_t send_timeout_ms;       /* delivery.timeout_ms */
+    int64_t keep_ms;                /* delivery.keep_days */
+    hub_analytics_config analytics; /* analytics.retention_days, bandit_interval_s,
+                                       bandit_floor_percent */
+    json_t *raw;                    /* the whole parsed file, owned */
 } hub_config;
 
 void hub_config_defaults(hub_config *cfg);
@@ -51,8 +53,8 @@ int hub_import_paths(hub_store *store, const hub_renderer *renderer, char **path
 /* The thread that fires scheduled publishes and unpublishes (scheduler.c). cx: schemas and
  * the publish check (borrowed; they outlive it). Stop it before the store's writer. */
 typedef struct hub_scheduler hub_scheduler;
-int hub_scheduler_start(hub_store *store, const hub_content_ctx *cx, hub_scheduler **out,
-                        hub_error *err);
+int hub_scheduler_start(hub_store *store, const hub_content_ctx *cx, const hub_analytics_config *an,
+                        hub_scheduler **out, hub_error *err);
 void hub_scheduler_stop(hub_scheduler *s); /* NULL-safe */
 
 /* The loaded channel plugins and the renderer over them (channels.c). */

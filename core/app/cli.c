@@ -151,6 +151,7 @@ static int serve_run(const hub_config *cfg, const char *data)
     hub_http_server *http = NULL;
     hub_queue *queue = NULL;
     hub_scheduler *scheduler = NULL;
+    hub_recorder *recorder = NULL;
     hub_channels ch = {0};
     hub_http_config hc = cfg->http;
     hub_error err;
@@ -185,17 +186,25 @@ static int serve_run(const hub_config *cfg, const char *data)
                            .retry = cfg->retry,
                            .keep_ms = cfg->keep_ms};
     qc.services = ch.services;
+    hub_jobs_set_delivered_hook(hub_analytics_on_delivered, NULL);
     rc = hub_queue_start(&qc, &queue, &err);
     if (rc != 0)
         goto out;
     hub_changes_set_hook(hub_webhooks_on_change, NULL);
+    rc = hub_recorder_start(store, 0, &recorder);
+    if (rc != 0) {
+        hub_error_set(&err, rc, "cannot start the exposure recorder: %s", hub_strerror(rc));
+        goto out;
+    }
     hub_content_ctx scx = {hub_renderer_schemas(ch.renderer), NULL, hub_render_publish_check,
                            (void *)ch.renderer, NULL};
-    rc = hub_scheduler_start(store, &scx, &scheduler, &err);
+    rc = hub_scheduler_start(store, &scx, &cfg->analytics, &scheduler, &err);
     if (rc != 0)
         goto out;
     hc.renderer = ch.renderer;
     hc.queue = queue;
+    hc.recorder = recorder;
+    hc.retention_days = cfg->analytics.retention_days;
     rc = hub_http_start(&http, &hc, store, hub_renderer_schemas(ch.renderer), &err);
     if (rc != 0)
         goto out;
@@ -213,9 +222,11 @@ out:
     if (code != 0)
         fail(&err, rc);
     hub_http_stop(http);
+    hub_recorder_stop(recorder); /* after HTTP (no new reads), before the writer */
     hub_scheduler_stop(scheduler);
     hub_changes_set_hook(NULL, NULL);
     hub_queue_stop(queue); /* after HTTP (no new sends), before the writer (its outcomes) */
+    hub_jobs_set_delivered_hook(NULL, NULL);
     hub_store_writer_stop(store);
     hub_store_close(store);
     hub_channels_close(&ch);

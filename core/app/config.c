@@ -22,7 +22,10 @@
  *   delivery {breaker {threshold 1..1000 (default 5), open_ms 1..86400000 (default 30000)},
  *             timeout_ms 100..600000 (one SMTP or HTTP exchange; default 30000),
  *             keep_days 1..3650 (delivered and dead jobs; default 7)},
- *   webhooks {allowed_hosts: [host names a webhook URL may name]} (default: any).
+ *   webhooks {allowed_hosts: [host names a webhook URL may name]} (default: any),
+ *   analytics {retention_days 1..3650 (events, touchpoints, daily counters; default 180),
+ *              bandit_interval_s 1..604800 (re-weighting bandits; default 3600),
+ *              bandit_floor_percent 0..50 (the least share of a bandit arm; default 5)}.
  * The parsed document stays in cfg->raw for the plugin and delivery issues.
  */
 #include <errno.h>
@@ -89,6 +92,12 @@ static const rule delivery_rules[] = {
 };
 static const rule outbox_rules[] = {{"dir", R_STRING, 0, 0, NULL, NULL}, END};
 static const rule webhooks_rules[] = {{"allowed_hosts", R_STRLIST, 0, 0, NULL, NULL}, END};
+static const rule analytics_rules[] = {
+    {"retention_days", R_INT, 1, 3650, NULL, NULL},
+    {"bandit_interval_s", R_INT, 1, 604800, NULL, NULL},
+    {"bandit_floor_percent", R_INT, 0, 50, NULL, NULL},
+    END,
+};
 static const rule store_rules[] = {{"map_size_mb", R_INT, 1, 1048576, NULL, NULL}, END};
 
 static const rule top_rules[] = {
@@ -103,6 +112,7 @@ static const rule top_rules[] = {
     {"outbox", R_OBJECT, 0, 0, NULL, outbox_rules},
     {"webhooks", R_OBJECT, 0, 0, NULL, webhooks_rules},
     {"store", R_OBJECT, 0, 0, NULL, store_rules},
+    {"analytics", R_OBJECT, 0, 0, NULL, analytics_rules},
     {"log_level", R_ENUM, 0, 0, levels, NULL},
     END,
 };
@@ -333,6 +343,13 @@ static void apply(hub_config *cfg, json_t *doc)
     cfg->breaker_open_ms = int_at(breaker, "open_ms", 30000);
     cfg->send_timeout_ms = (uint32_t)int_at(d, "timeout_ms", 30000);
     cfg->keep_ms = int_at(d, "keep_days", 7) * 86400LL * 1000;
+    json_t *an = json_object_get(doc, "analytics");
+    cfg->analytics.retention_days =
+        (int)int_at(an, "retention_days", cfg->analytics.retention_days);
+    cfg->analytics.bandit_interval_ms =
+        int_at(an, "bandit_interval_s", cfg->analytics.bandit_interval_ms / 1000) * 1000;
+    cfg->analytics.bandit_floor_percent =
+        (double)int_at(an, "bandit_floor_percent", (long long)cfg->analytics.bandit_floor_percent);
 }
 
 void hub_config_defaults(hub_config *cfg)
@@ -346,6 +363,7 @@ void hub_config_defaults(hub_config *cfg)
     cfg->breaker_open_ms = 30000;
     cfg->send_timeout_ms = 30000;
     cfg->keep_ms = 7 * 86400LL * 1000;
+    hub_analytics_config_default(&cfg->analytics);
 }
 
 int hub_config_parse(hub_config *cfg, const char *text, size_t len, hub_error *err)

@@ -6,6 +6,10 @@
  * across restarts (an entry that fell due while the server was down fires at start-up). An
  * action that fails (the draft no longer validates, the item was deleted) is dropped with an
  * audit record giving the reason, rather than retried forever.
+ *
+ * The same thread keeps the analytics in shape: it re-weights the bandit items every
+ * analytics.bandit_interval_s, and hourly deletes the events older than the retention period
+ * (in slices, so that one transaction never grows large).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -14,11 +18,15 @@
 
 #include "app/app.h"
 
-#define IDLE_MS 1000
+#define IDLE_MS        1000
+#define PRUNE_EVERY_MS (3600 * 1000LL)
+#define PRUNE_SLICE    10000
 
 struct hub_scheduler {
     hub_store *store;
     hub_content_ctx cx; /* schemas and the publish check; the actor comes with each entry */
+    hub_analytics_config an;
+    int64_t next_reweight, next_prune; /* monotonic ms */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -81,6 +89,48 @@ static int sleep_ms(hub_scheduler *s, int64_t ms)
     return stop;
 }
 
+static int reweight_fn(hub_txn *txn, void *arg)
+{
+    const hub_scheduler *s = arg;
+    size_t n = 0;
+    int rc = hub_analytics_reweight(txn, &s->an, hub_now_ms(), &n);
+    if (rc == 0 && n > 0)
+        HUB_LOG_INFO("scheduler: re-weighted %zu bandit item(s)", n);
+    return rc;
+}
+
+typedef struct prune_arg {
+    int retention_days;
+    int more;
+} prune_arg;
+
+static int prune_fn(hub_txn *txn, void *arg)
+{
+    prune_arg *p = arg;
+    return hub_analytics_prune(txn, p->retention_days, hub_now_ms(), PRUNE_SLICE, &p->more);
+}
+
+/* The periodic analytics work that is due. */
+static void analytics_work(hub_scheduler *s)
+{
+    int64_t now = hub_mono_ms();
+    if (now >= s->next_reweight) {
+        int rc = hub_store_write(s->store, reweight_fn, s);
+        if (rc != 0)
+            HUB_LOG_WARN("scheduler: re-weighting bandits failed: %s", hub_strerror(rc));
+        s->next_reweight = now + s->an.bandit_interval_ms;
+    }
+    if (now >= s->next_prune) {
+        prune_arg p = {s->an.retention_days, 1};
+        int rc = 0;
+        for (int i = 0; rc == 0 && p.more && i < 100; i++)
+            rc = hub_store_write(s->store, prune_fn, &p);
+        if (rc != 0)
+            HUB_LOG_WARN("scheduler: deleting old events failed: %s", hub_strerror(rc));
+        s->next_prune = now + PRUNE_EVERY_MS;
+    }
+}
+
 static void *scheduler_main(void *arg)
 {
     hub_scheduler *s = arg;
@@ -102,6 +152,7 @@ static void *scheduler_main(void *arg)
             if (rc == 0)
                 continue; /* the next one may be due as well */
         }
+        analytics_work(s);
         int64_t wait = next > now && next - now < IDLE_MS ? next - now : IDLE_MS;
         if (sleep_ms(s, wait))
             break;
@@ -110,14 +161,17 @@ static void *scheduler_main(void *arg)
     return NULL;
 }
 
-int hub_scheduler_start(hub_store *store, const hub_content_ctx *cx, hub_scheduler **out,
-                        hub_error *err)
+int hub_scheduler_start(hub_store *store, const hub_content_ctx *cx, const hub_analytics_config *an,
+                        hub_scheduler **out, hub_error *err)
 {
     hub_scheduler *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return hub_error_set(err, HUB_ENOMEM, "out of memory");
     s->store = store;
     s->cx = *cx;
+    s->an = *an;
+    s->next_reweight = hub_mono_ms() + an->bandit_interval_ms;
+    s->next_prune = hub_mono_ms(); /* at start-up, then hourly */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

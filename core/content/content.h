@@ -31,6 +31,7 @@
 
 #include "auth/auth.h"
 #include "base/base.h"
+#include "experiment/experiment.h"
 #include "locale/locale.h"
 #include "store/store.h"
 #include "taxonomy/taxonomy.h"
@@ -220,6 +221,14 @@ typedef struct hub_delivery_doc {
  */
 int hub_content_delivery(hub_txn *txn, hub_slice key, hub_slice variant, const char *locale,
                          hub_slice channel, hub_delivery_doc *out, hub_error *err);
+
+/*
+ * The published version of key and its experiment plan (hub_plan_decode reads it). The plan
+ * is borrowed from txn, or from scratch for a head written before plans existed (compiled
+ * from the published version). HUB_ENOTFOUND when the item is not published.
+ */
+int hub_content_plan(hub_txn *txn, hub_slice key, uint32_t *version, hub_slice *plan,
+                     hub_buf *scratch);
 
 /* ---- changes feed and audit (log.c) ---------------------------------------------------- */
 

@@ -2,9 +2,12 @@
  * content/delivery.c: the materialized delivery documents and their hot read path.
  *
  * Head (HUB_DB_HEADS, item key -> value), compact binary so that a read needs no JSON:
- *   [u8 'H'][u8 1 (format)][be32 version]
+ *   [u8 'H'][u8 2 (format)][be32 version]
  *   then four lists in this order: variant ids (the first is the base), tags, channels,
- *   content locales; each list is [be16 count] and count times [be16 len][bytes].
+ *   content locales; each list is [be16 count] and count times [be16 len][bytes];
+ *   then the experiment plan (hub_plan_encode) and, last, [be32 plan length].
+ *   Format 1 (before experiments) had no plan: hub_content_plan compiles one from the
+ *   published version for such a head.
  *
  * Delivery document (HUB_DB_DELIVERY, "key\0variant\0locale\0channel" -> value):
  *   [be32 etag len][be32 surrogate len][be32 locale len][etag][surrogate][locale][body]
@@ -94,7 +97,47 @@ static int get_str(hub_slice h, size_t *pos, hub_slice *out)
 
 static int head_check(hub_slice h)
 {
-    return h.len >= 8 && h.base[0] == 'H' && h.base[1] == 1 ? 0 : HUB_EIO;
+    return h.len >= 8 && h.base[0] == 'H' && (h.base[1] == 1 || h.base[1] == 2) ? 0 : HUB_EIO;
+}
+
+/* The plan stored at the end of a format 2 head. */
+static int head_plan(hub_slice h, hub_slice *out)
+{
+    if (h.base[1] != 2 || h.len < 12)
+        return HUB_ENOTFOUND;
+    size_t n = hub_be32_get((const unsigned char *)h.base + h.len - 4);
+    if (n > h.len - 12)
+        return HUB_EIO;
+    *out = (hub_slice){h.base + h.len - 4 - n, n};
+    return 0;
+}
+
+int hub_content_plan(hub_txn *txn, hub_slice key, uint32_t *version, hub_slice *plan,
+                     hub_buf *scratch)
+{
+    hub_slice h;
+    char k[HUB_ITEM_KEY_MAX + 1];
+    json_t *doc = NULL;
+    if (key.len == 0 || key.len > HUB_ITEM_KEY_MAX || memchr(key.base, '\0', key.len) != NULL ||
+        hub_txn_get(txn, HUB_DB_HEADS, key, &h) != 0)
+        return HUB_ENOTFOUND;
+    int rc = head_check(h);
+    if (rc != 0)
+        return rc;
+    *version = hub_be32_get((const unsigned char *)h.base + 2);
+    rc = head_plan(h, plan);
+    if (rc != HUB_ENOTFOUND)
+        return rc;
+    memcpy(k, key.base, key.len);
+    k[key.len] = '\0';
+    rc = hub_content_get_published(txn, k, &doc);
+    hub_buf_reset(scratch);
+    if (rc == 0)
+        rc = hub_plan_encode(doc, scratch);
+    json_decref(doc);
+    if (rc == 0)
+        *plan = (hub_slice){scratch->data, scratch->len};
+    return rc;
 }
 
 int hub_content_head_version(hub_txn *txn, const char *key, uint32_t *out)
@@ -175,10 +218,34 @@ static int sets_collect(json_t *doc, item_sets *s)
     return 0;
 }
 
-static int write_head(hub_txn *txn, const char *key, uint32_t version, const item_sets *s)
+/* A bandit item keeps a weights record (equal weights until the first re-weighting); other
+ * items have none. */
+static int bandit_keep(hub_txn *txn, const char *key, hub_slice plan_bytes)
+{
+    hub_plan p;
+    double w[HUB_PLAN_VARIANTS_MAX];
+    int rc = hub_plan_decode(plan_bytes, &p);
+    if (rc != 0)
+        return rc;
+    if (p.allocation != HUB_ALLOC_BANDIT)
+        return hub_bandit_drop(txn, hub_slice_cstr(key));
+    rc = hub_bandit_get(txn, hub_slice_cstr(key), &p, w, NULL);
+    if (rc != HUB_ENOTFOUND)
+        return rc;
+    hub_bandit_equal(&p, w);
+    double total = 0;
+    for (size_t i = 0; i < p.nvariants; i++)
+        total += w[i];
+    for (size_t i = 0; i < p.nvariants; i++)
+        w[i] /= total;
+    return hub_bandit_put(txn, hub_slice_cstr(key), &p, w, hub_now_ms());
+}
+
+static int write_head(hub_txn *txn, const char *key, uint32_t version, const item_sets *s,
+                      json_t *doc)
 {
     hub_buf b;
-    unsigned char hdr[6] = {'H', 1, 0, 0, 0, 0};
+    unsigned char hdr[6] = {'H', 2, 0, 0, 0, 0}, plen[4];
     hub_be32_put(hdr + 2, version);
     hub_buf_init(&b, 1u << 20);
     int rc = hub_buf_append(&b, hdr, sizeof(hdr));
@@ -190,6 +257,14 @@ static int write_head(hub_txn *txn, const char *key, uint32_t version, const ite
         rc = put_list(&b, s->channels);
     if (rc == 0)
         rc = put_list(&b, s->locales);
+    size_t at = b.len;
+    if (rc == 0)
+        rc = hub_plan_encode(doc, &b);
+    hub_be32_put(plen, (uint32_t)(b.len - at));
+    if (rc == 0)
+        rc = hub_buf_append(&b, plen, 4);
+    if (rc == 0)
+        rc = bandit_keep(txn, key, (hub_slice){b.data + at, b.len - at - 4});
     if (rc == 0)
         rc = hub_txn_put(txn, HUB_DB_HEADS, hub_slice_cstr(key), (hub_slice){b.data, b.len});
     hub_buf_free(&b);
@@ -364,6 +439,9 @@ int hub_content_unmaterialize(hub_txn *txn, const char *key)
     int rc = hub_txn_del(txn, HUB_DB_HEADS, hub_slice_cstr(key));
     if (rc != 0 && rc != HUB_ENOTFOUND)
         return rc;
+    rc = hub_bandit_drop(txn, hub_slice_cstr(key));
+    if (rc != 0)
+        return rc;
     return delete_docs(txn, key);
 }
 
@@ -379,8 +457,8 @@ int hub_content_materialize(hub_txn *txn, const hub_schema_set *schemas, const c
     if (rc == 0)
         rc = sets_collect(doc, &s);
     if (rc == 0)
-        rc =
-            write_head(txn, key, (uint32_t)json_integer_value(json_object_get(doc, "version")), &s);
+        rc = write_head(txn, key, (uint32_t)json_integer_value(json_object_get(doc, "version")), &s,
+                        doc);
     if (rc == 0)
         rc = surrogate_of(key, s.tags, &sur);
     json_object_foreach(s.locales, loc, unused)

@@ -122,6 +122,36 @@ static int validate_all(hub_txn *txn, const hub_content_ctx *cx, const char *key
     return bad ? fail_problems(err) : 0;
 }
 
+/* Records a change to how a running experiment assigns (weights, variants, holdout, status,
+ * allocation, seed, winner) in the audit log: before and after, with the new version. */
+static int audit_experiment(hub_txn *txn, const hub_content_ctx *cx, const char *key, uint32_t n,
+                            json_t *old_doc, json_t *new_doc)
+{
+    hub_buf a, b;
+    hub_plan pa, pb;
+    hub_buf_init(&a, 1u << 20);
+    hub_buf_init(&b, 1u << 20);
+    int rc = hub_plan_encode(old_doc, &a);
+    if (rc == 0)
+        rc = hub_plan_encode(new_doc, &b);
+    if (rc == 0)
+        rc = hub_plan_decode((hub_slice){a.data, a.len}, &pa);
+    if (rc == 0)
+        rc = hub_plan_decode((hub_slice){b.data, b.len}, &pb);
+    if (rc == 0 && hub_plan_differs(&pa, &pb) &&
+        (pa.status == HUB_EXP_RUNNING || pb.status == HUB_EXP_RUNNING)) {
+        json_t *d = json_pack("{s:I,s:o,s:o}", "version", (json_int_t)n, "before",
+                              hub_plan_json(&pa), "after", hub_plan_json(&pb));
+        rc = d == NULL ? HUB_ENOMEM
+                       : hub_audit_append(txn, hub_content_actor_name(cx), "experiment.changed",
+                                          "items", key, d);
+        json_decref(d);
+    }
+    hub_buf_free(&a);
+    hub_buf_free(&b);
+    return rc;
+}
+
 /* Stores item (stripped of metadata) as the next version of key and makes it the head. */
 static int publish_doc(hub_txn *txn, const hub_content_ctx *cx, const char *key, json_t *item,
                        json_t *draft, uint32_t *out_version, hub_error *err)
@@ -146,6 +176,8 @@ static int publish_doc(hub_txn *txn, const hub_content_ctx *cx, const char *key,
         rc = hub_content_get_published(txn, key, &old_pub);
         rc = rc == HUB_ENOTFOUND ? 0 : rc;
     }
+    if (rc == 0 && old_pub != NULL)
+        rc = audit_experiment(txn, cx, key, n, old_pub, item);
     if (rc == 0)
         rc = hub_content_materialize(txn, schemas_of(cx), key, item);
     if (rc == 0)
@@ -372,6 +404,8 @@ int hub_content_delete(hub_txn *txn, const hub_content_ctx *cx, const char *key,
         rc = hub_content_unmaterialize(txn, key);
     if (rc == 0)
         rc = delete_versions(txn, key);
+    if (rc == 0)
+        rc = hub_assignment_drop_item(txn, hub_slice_cstr(key));
     if (rc == 0)
         rc = hub_content_index_update(txn, key, draft, pub, NULL, NULL);
     if (rc == 0)

@@ -86,6 +86,11 @@ int hub_job_load(hub_txn *txn, uint64_t id, json_t **out);
 int hub_job_body(hub_txn *txn, uint64_t id, hub_slice *out);
 /* A delivery id of the API ("42") as a number; HUB_ENOTFOUND when it cannot be one. */
 int hub_job_id_parse(const char *s, uint64_t *out);
+/* Runs in the transaction that marks a job delivered, with its record (borrowed): the
+ * analytics count deliveries and touchpoints here. A failure rolls the outcome back (it is
+ * then retried). Set once at start-up, before the queue starts (NULL: none). */
+typedef int (*hub_delivered_hook)(void *ctx, hub_txn *txn, const json_t *job, int64_t now_ms);
+void hub_jobs_set_delivered_hook(hub_delivered_hook fn, void *ctx);
 /* Puts a dead or failed job back in the queue, due now, with a fresh give-up window.
  * HUB_ENOTFOUND, or HUB_EEXISTS when it is queued, sending or delivered. */
 int hub_job_retry(hub_txn *txn, uint64_t id, int64_t now_ms);

@@ -139,6 +139,15 @@ int hub_job_enqueue(hub_txn *txn, const hub_job_in *in, int64_t now_ms, uint64_t
     return rc;
 }
 
+static hub_delivered_hook delivered_hook;
+static void *delivered_ctx;
+
+void hub_jobs_set_delivered_hook(hub_delivered_hook fn, void *ctx)
+{
+    delivered_hook = fn;
+    delivered_ctx = ctx;
+}
+
 int hub_job_settle(hub_txn *txn, const hub_job_outcome *o)
 {
     json_t *rec = NULL;
@@ -183,6 +192,8 @@ int hub_job_settle(hub_txn *txn, const hub_job_outcome *o)
                             json_sprintf("gave up after %u attempts: %s", o->attempt,
                                          o->error[0] ? o->error : "failed"));
     rc = job_store(txn, o->id, old_status, old_due, rec);
+    if (rc == 0 && delivered_hook != NULL && strcmp(status, "delivered") == 0)
+        rc = delivered_hook(delivered_ctx, txn, rec, o->now_ms);
     json_decref(rec);
     return rc;
 }

@@ -13,9 +13,13 @@
  * the body and revalidate with If-None-Match (a 304 costs one LMDB get and no body); drafts
  * are "private, no-cache". Surrogate-Key lets a CDN purge exactly on publish.
  *
- * subject and segments are accepted for the journey engines' sake, but variant assignment
- * (experiment buckets, audience rules, sticky assignments) is a later issue: until then the
- * base variant is served unless variant= names one.
+ * Variant assignment: without variant=, the variant is chosen for ?subject= and ?segments=
+ * (h_assign.c, core/experiment): the body then names "experiment_bucket" and the "reason"
+ * (requested, no_subject, paused, concluded, holdout, audience, sticky, weight, bandit). The
+ * stored documents carry "experiment_bucket":null; the bucket and the reason are spliced into
+ * a copy of the bytes, and the ETag gets them as a suffix, so the hot path still parses no
+ * JSON. A held-out subject gets variant null and fields null. The first exposure of a subject
+ * goes to the recorder, which stores it (and the sticky assignment) in the background.
  */
 #include "http/internal.h"
 
@@ -128,7 +132,7 @@ static int surrogate_of(json_t *doc, const char *key, hub_buf *out)
 /* The body in the shape of the materialized documents (fields and from are stolen); drafts
  * have "version": null and their "revision". */
 static json_t *make_body(const delivery_query *q, json_t *doc, const char *variant,
-                         const char *locale, json_t *fields, json_t *from)
+                         const hub_decision *d, const char *locale, json_t *fields, json_t *from)
 {
     json_t *b = json_object();
     json_t *version = json_object_get(doc, "version");
@@ -137,12 +141,15 @@ static json_t *make_body(const delivery_query *q, json_t *doc, const char *varia
     bad |= json_object_set_new(b, "version", q->draft ? json_null() : json_copy(version));
     if (q->draft)
         bad |= json_object_set(b, "revision", json_object_get(doc, "revision"));
-    bad |= json_object_set_new(b, "variant", json_string(variant));
-    bad |= json_object_set_new(b, "experiment_bucket", json_null());
-    bad |= json_object_set_new(b, "locale", json_string(locale));
+    bad |= json_object_set_new(b, "variant", variant != NULL ? json_string(variant) : json_null());
+    bad |= json_object_set_new(b, "experiment_bucket",
+                               d->bucket >= 0 ? json_integer(d->bucket) : json_null());
+    bad |= json_object_set_new(b, "reason", json_string(hub_reason_name(d->reason)));
+    bad |= json_object_set_new(b, "locale", locale != NULL ? json_string(locale) : json_null());
     bad |= json_object_set_new(b, "channel", json_string(q->channel));
-    bad |= json_object_set_new(b, "fields", fields);
-    bad |= json_object_set_new(b, "resolved_from", from != NULL ? from : json_object());
+    bad |= json_object_set_new(b, "fields", fields != NULL ? fields : json_null());
+    bad |= json_object_set_new(
+        b, "resolved_from", from != NULL ? from : (fields != NULL ? json_object() : json_null()));
     if (bad) {
         json_decref(b);
         return NULL;
@@ -150,27 +157,11 @@ static json_t *make_body(const delivery_query *q, json_t *doc, const char *varia
     return b;
 }
 
-/* Resolves doc for the query and sends it with ETag (a hash of the body) and headers. */
-static int send_resolved(hub_request *r, hub_txn *txn, const delivery_query *q, json_t *doc,
-                         hub_error *err)
+/* Sends a body resolved on the fly (stolen) with an ETag of its hash and the item's
+ * Surrogate-Key; locale NULL: no Content-Language. */
+static int send_body(hub_request *r, const delivery_query *q, json_t *doc, json_t *body,
+                     const char *locale, hub_error *err)
 {
-    hub_locale_chain chain;
-    json_t *from = NULL, *fields;
-    const hub_schema_set *schemas = r->schemas ? r->schemas : hub_content_builtin_schemas();
-    long vi = variant_index(doc, q->variant);
-    if (vi < 0)
-        return hub_error_set(err, HUB_ENOTFOUND, "unknown variant");
-    int rc = query_chain(txn, q, &chain, err);
-    if (rc != 0)
-        return rc;
-    fields = hub_item_resolve_channel(doc, (size_t)vi, &chain, q->channel, schemas, &from);
-    if (fields == NULL)
-        return hub_error_set(err, HUB_ENOTFOUND, "no %.32s content for this item in %s", q->channel,
-                             chain.tags[0]);
-    const char *locale = hub_served_locale(&chain, from);
-    json_t *vid =
-        json_object_get(json_array_get(json_object_get(doc, "variants"), (size_t)vi), "id");
-    json_t *body = make_body(q, doc, json_string_value(vid), locale, fields, from);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(body);
     hub_buf sur;
@@ -186,15 +177,45 @@ static int send_resolved(hub_request *r, hub_txn *txn, const delivery_query *q, 
     etag[0] = '"';
     hub_hex(h, 16, etag + 1);
     memcpy(etag + 33, "\"", 2);
-    hub_delivery_doc d = {
-        hub_slice_cstr(text), {etag, 34}, {sur.data, sur.len}, hub_slice_cstr(locale)};
+    hub_delivery_doc d = {hub_slice_cstr(text),
+                          {etag, 34},
+                          {sur.data, sur.len},
+                          hub_slice_cstr(locale != NULL ? locale : "")};
     send_doc(r, &d, q->draft);
     free(text);
     hub_buf_free(&sur);
     return 0;
 }
 
-static int serve_on_the_fly(hub_request *r, hub_txn *txn, const delivery_query *q, hub_error *err)
+/* Resolves doc for the query and variant (NULL: held out) and sends it. */
+static int send_resolved(hub_request *r, hub_txn *txn, const delivery_query *q, json_t *doc,
+                         const char *variant, const hub_decision *dec, hub_error *err)
+{
+    hub_locale_chain chain;
+    json_t *from = NULL, *fields;
+    const hub_schema_set *schemas = r->schemas ? r->schemas : hub_content_builtin_schemas();
+    if (variant == NULL)
+        return send_body(r, q, doc, make_body(q, doc, NULL, dec, NULL, NULL, NULL), NULL, err);
+    long vi = variant_index(doc, variant);
+    if (vi < 0)
+        return hub_error_set(err, HUB_ENOTFOUND, "unknown variant");
+    int rc = query_chain(txn, q, &chain, err);
+    if (rc != 0)
+        return rc;
+    fields = hub_item_resolve_channel(doc, (size_t)vi, &chain, q->channel, schemas, &from);
+    if (fields == NULL)
+        return hub_error_set(err, HUB_ENOTFOUND, "no %.32s content for this item in %s", q->channel,
+                             chain.tags[0]);
+    const char *locale = hub_served_locale(&chain, from);
+    json_t *vid =
+        json_object_get(json_array_get(json_object_get(doc, "variants"), (size_t)vi), "id");
+    return send_body(r, q, doc,
+                     make_body(q, doc, json_string_value(vid), dec, locale, fields, from), locale,
+                     err);
+}
+
+static int serve_on_the_fly(hub_request *r, hub_txn *txn, const delivery_query *q,
+                            const char *variant, const hub_decision *dec, hub_error *err)
 {
     json_t *doc = NULL;
     int rc = q->draft ? hub_content_get_draft(txn, q->key, &doc)
@@ -202,7 +223,7 @@ static int serve_on_the_fly(hub_request *r, hub_txn *txn, const delivery_query *
     if (rc == HUB_ENOTFOUND)
         return hub_error_set(err, rc, q->draft ? "no such item" : "item is not published");
     if (rc == 0)
-        rc = send_resolved(r, txn, q, doc, err);
+        rc = send_resolved(r, txn, q, doc, variant, dec, err);
     json_decref(doc);
     return rc;
 }
@@ -252,12 +273,82 @@ static int parse_query(hub_request *r, delivery_query *q)
     return 0;
 }
 
+/* Sends a stored document with the decision spliced in: "experiment_bucket":<bucket>,
+ * "reason":"<reason>" in place of the stored "experiment_bucket":null, and the ETag suffixed
+ * with both (the bytes differ per bucket). */
+static int send_assigned(hub_request *r, const hub_delivery_doc *d, const hub_decision *dec,
+                         hub_error *err)
+{
+    static const char marker[] = "\"experiment_bucket\":null";
+    char stack[8192], etag[96], ins[64];
+    const char *at = memmem(d->body.base, d->body.len, marker, sizeof(marker) - 1);
+    const char *reason = hub_reason_name(dec->reason);
+    if (at == NULL || d->etag.len < 2 || d->etag.len > 40)
+        return hub_error_set(err, HUB_EIO, "a stored delivery document is corrupt");
+    int il =
+        dec->bucket >= 0
+            ? snprintf(ins, sizeof(ins), "\"experiment_bucket\":%d,\"reason\":\"%s\"", dec->bucket,
+                       reason)
+            : snprintf(ins, sizeof(ins), "\"experiment_bucket\":null,\"reason\":\"%s\"", reason);
+    size_t pre = (size_t)(at - d->body.base), post = d->body.len - pre - (sizeof(marker) - 1);
+    size_t n = pre + (size_t)il + post;
+    char *body = n <= sizeof(stack) ? stack : malloc(n);
+    if (body == NULL)
+        return hub_error_set(err, HUB_ENOMEM, "out of memory");
+    memcpy(body, d->body.base, pre);
+    memcpy(body + pre, ins, (size_t)il);
+    memcpy(body + pre + il, at + sizeof(marker) - 1, post);
+    int el = snprintf(etag, sizeof(etag), "%.*s.%d.%s\"", (int)d->etag.len - 1, d->etag.base,
+                      dec->bucket, reason);
+    hub_delivery_doc out = {{body, n}, {etag, (size_t)el}, d->surrogate, d->locale};
+    send_doc(r, &out, 0);
+    if (body != stack)
+        free(body);
+    return 0;
+}
+
+/* Serves the query with variant assignment; rc and err as the handler's. */
+static int serve(hub_request *r, hub_txn *txn, const delivery_query *q, const hub_audience_in *who,
+                 hub_error *err)
+{
+    hub_plan plan;
+    hub_decision dec;
+    hub_delivery_doc d;
+    hub_buf scratch;
+    char variant[HUB_VARIANT_ID_MAX + 1] = "";
+    int rc = 0;
+    memset(&dec, 0, sizeof(dec));
+    dec.bucket = -1;
+    dec.reason = HUB_REASON_REQUESTED;
+    hub_buf_init(&scratch, 1u << 20);
+    if (q->variant[0] != '\0') {
+        snprintf(variant, sizeof(variant), "%s", q->variant);
+    } else {
+        rc = hub_req_assign(txn, q->key, q->draft, who, &scratch, &plan, &dec, err);
+        if (rc == 0 && dec.variant >= 0)
+            snprintf(variant, sizeof(variant), "%.*s", (int)plan.v[dec.variant].id.len,
+                     plan.v[dec.variant].id.base);
+        if (rc == 0 && !q->draft)
+            hub_req_note_exposure(r, q->key, who, &plan, &dec, q->channel);
+    }
+    if (rc == 0 && (q->draft || !q->fallback || dec.variant < 0)) {
+        rc = serve_on_the_fly(r, txn, q, dec.variant >= 0 ? variant : NULL, &dec, err);
+    } else if (rc == 0) {
+        hub_slice key = {q->key, q->key_len}, vs = hub_slice_cstr(variant);
+        rc = hub_content_delivery(txn, key, vs, q->locale, hub_slice_cstr(q->channel), &d, err);
+        if (rc == 0) /* copies out of the map before the txn ends */
+            rc = send_assigned(r, &d, &dec, err);
+    }
+    hub_buf_free(&scratch);
+    return rc;
+}
+
 void hub_h_content(hub_request *r)
 {
     static const char *const known[] = {"channel", "status",  "subject",  "segments",
                                         "locale",  "variant", "fallback", NULL};
     delivery_query q;
-    hub_delivery_doc d;
+    hub_audience_in who;
     hub_txn *txn = NULL;
     hub_error err;
     if (!hub_req_is(r, "GET")) {
@@ -265,20 +356,14 @@ void hub_h_content(hub_request *r)
         return;
     }
     if (hub_req_reject_unknown_params(r, known) || !hub_req_require(r, HUB_ROLE_DELIVERY) ||
-        parse_query(r, &q) != 0)
+        parse_query(r, &q) != 0 || hub_req_audience(r, &who) != 0)
         return;
     hub_error_init(&err);
     int rc = hub_store_read(r->store, &txn);
-    if (rc != 0) {
+    if (rc != 0)
         hub_error_set(&err, rc, "cannot read the store: %s", hub_strerror(rc));
-    } else if (q.draft || !q.fallback) {
-        rc = serve_on_the_fly(r, txn, &q, &err);
-    } else {
-        hub_slice key = {q.key, q.key_len}, variant = hub_slice_cstr(q.variant);
-        rc = hub_content_delivery(txn, key, variant, q.locale, hub_slice_cstr(q.channel), &d, &err);
-        if (rc == 0)
-            send_doc(r, &d, 0); /* copies out of the map before the txn ends */
-    }
+    else
+        rc = serve(r, txn, &q, &who, &err);
     hub_txn_end(txn);
     if (rc != 0)
         send_failure(r, &err);

@@ -80,14 +80,8 @@ void hub_h_render(hub_request *r)
     hub_error err;
     hub_render_result res;
     char locale[HUB_LOCALE_TAG_MAX] = "";
-    if (r->nsegs != 1) {
-        hub_req_send_problem(r, 404, "no such resource", NULL);
+    if (!hub_req_bare_post(r))
         return;
-    }
-    if (!hub_req_is(r, "POST")) {
-        hub_req_method_not_allowed(r, "POST");
-        return;
-    }
     static const char *const none[] = {NULL};
     if (!hub_req_require(r, HUB_ROLE_DELIVERY) || hub_req_reject_unknown_params(r, none) ||
         hub_req_read_json(r, 1, 0) != 0)

@@ -19,6 +19,12 @@
  * Concurrent duplicates meet on the writer thread, which keeps exactly one set of jobs.
  *
  * Rendering happens here, on the loop thread, before the write: the writer only stores.
+ *
+ * The variant is chosen once for the recipient (h_assign.c: its id is the subject, its
+ * segments the audience) and every channel sends it. A held-out recipient gets no delivery:
+ * each channel is skipped with the reason "holdout". The exposure, and the sticky assignment,
+ * are stored in the transaction that queues the jobs. The answer names "variant",
+ * "experiment_bucket" and "reason" as GET /v1/content does.
  */
 #include <stdio.h>
 #include <string.h>
@@ -172,13 +178,15 @@ static void add_skip(json_t *skipped, const char *ch, const char *reason)
 }
 
 /* Renders one channel into a prepared job, or adds a skip with the reason. */
-static void prepare_one(hub_request *r, hub_txn *txn, const char *item, const char *ch,
-                        const char *locale, json_t *jobs, json_t *skipped, hub_problems *fails)
+static void prepare_one(hub_request *r, hub_txn *txn, const char *item, const char *variant,
+                        const char *ch, const char *locale, json_t *jobs, json_t *skipped,
+                        hub_problems *fails)
 {
     hub_error err;
     hub_render_result res;
     const json_t *rcp = json_object_get(r->body, "recipient");
-    hub_render_request rq = {.item = item, .channel = ch, .locale = locale, .recipient = rcp};
+    hub_render_request rq = {
+        .item = item, .channel = ch, .locale = locale, .variant = variant, .recipient = rcp};
     hub_error_init(&err);
     hub_render_result_init(&res);
     int rc = hub_render(r->renderer, r->render_cache, txn, &rq, &res, &err);
@@ -199,6 +207,48 @@ static void prepare_one(hub_request *r, hub_txn *txn, const char *item, const ch
     }
     hub_render_result_free(&res);
     hub_error_clear(&err);
+}
+
+/*
+ * The variant for the recipient: {"variant": id|null, "holdout": bool, "experiment_bucket":
+ * n|null, "reason", "exposure": {...}|absent} (new). An item that is not published gives
+ * {"variant": null}: rendering then says why.
+ */
+static json_t *decide(hub_txn *txn, const char *item, const json_t *rcp)
+{
+    hub_audience_in who = {{"", 0}, {{0}}, 0};
+    hub_plan p;
+    hub_decision d;
+    hub_buf scratch;
+    hub_error err;
+    size_t i;
+    json_t *s;
+    const char *id = json_string_value(json_object_get(rcp, "id"));
+    who.subject = hub_slice_cstr(id != NULL ? id : "");
+    json_array_foreach(json_object_get(rcp, "segments"), i, s)
+    {
+        if (json_is_string(s) && who.nsegs < HUB_SEGMENTS_MAX)
+            who.segs[who.nsegs++] = (hub_slice){json_string_value(s), json_string_length(s)};
+    }
+    hub_buf_init(&scratch, 1u << 20);
+    hub_error_init(&err);
+    json_t *out = NULL;
+    if (hub_req_assign(txn, item, 0, &who, &scratch, &p, &d, &err) == 0) {
+        hub_slice v = d.variant >= 0 ? p.v[d.variant].id : (hub_slice){"", 0};
+        out = json_pack("{s:o,s:b,s:o,s:s}", "variant",
+                        d.variant >= 0 ? json_stringn(v.base, v.len) : json_null(), "holdout",
+                        d.variant < 0, "experiment_bucket",
+                        d.bucket >= 0 ? json_integer(d.bucket) : json_null(), "reason",
+                        hub_reason_name(d.reason));
+        if (out != NULL && d.bucket >= 0)
+            json_object_set_new(
+                out, "exposure",
+                json_pack("{s:b,s:b}", "store", d.store, "replace",
+                          d.store && d.stored && (d.rec.flags & HUB_ASSIGN_STICKY)));
+    }
+    hub_error_clear(&err);
+    hub_buf_free(&scratch);
+    return out != NULL ? out : json_pack("{s:n}", "variant");
 }
 
 /* The jobs to queue (r->result = {"jobs":[...],"skipped":[...],...}), or an error answered. */
@@ -234,6 +284,9 @@ static int prepare(hub_request *r, const char *journey, const char *step, const 
     const json_t *wanted = json_object_get(r->body, "channels");
     json_t *jobs = json_array(), *skipped = json_array();
     hub_problems_init(&fails);
+    json_t *decision = decide(txn, item, rcp);
+    const char *variant = json_string_value(json_object_get(decision, "variant"));
+    int holdout = json_is_true(json_object_get(decision, "holdout"));
     if (json_is_array(wanted)) {
         json_t *w;
         json_array_foreach(wanted, i, w)
@@ -248,18 +301,20 @@ static int prepare(hub_request *r, const char *journey, const char *step, const 
     json_array_foreach(json_object_get(s, "channels"), i, c)
     {
         const char *ch = json_string_value(c), *why = skip_reason(r, rcp, wanted, ch);
+        if (why == NULL && holdout)
+            why = "holdout";
         if (why != NULL)
             add_skip(skipped, ch, why);
         else
-            prepare_one(r, txn, item, ch, locale, jobs, skipped, &fails);
+            prepare_one(r, txn, item, variant, ch, locale, jobs, skipped, &fails);
     }
     hub_txn_end(txn);
     if (json_array_size(jobs) == 0 && fails.count > 0) {
         hub_req_send_problem(r, 422, "no channel of the step could be rendered", &fails);
         rc = -1;
     } else {
-        r->result = json_pack("{s:o,s:o,s:s,s:s,s:s}", "jobs", jobs, "skipped", skipped, "journey",
-                              journey, "step", step, "item", item);
+        r->result = json_pack("{s:o,s:o,s:s,s:s,s:s,s:O}", "jobs", jobs, "skipped", skipped,
+                              "journey", journey, "step", step, "item", item, "decision", decision);
         jobs = skipped = NULL;
         rc = r->result != NULL ? 0 : -1;
         if (rc != 0)
@@ -267,6 +322,7 @@ static int prepare(hub_request *r, const char *journey, const char *step, const 
     }
     json_decref(jobs);
     json_decref(skipped);
+    json_decref(decision);
     hub_problems_clear(&fails);
     json_decref(j);
     return rc;
@@ -318,6 +374,32 @@ static int enqueue_all(hub_txn *txn, hub_request *r, json_t *answer)
     return 0;
 }
 
+/* Stores the send's exposure (and sticky assignment): for a held-out recipient always, else
+ * when a delivery was queued; counted in the channel of the first delivery. */
+static int record_exposure(hub_txn *txn, hub_request *r, const json_t *deliveries)
+{
+    const json_t *dec = json_object_get(r->result, "decision");
+    const json_t *x = json_object_get(dec, "exposure");
+    int holdout = json_is_true(json_object_get(dec, "holdout"));
+    const char *subject =
+        json_string_value(json_object_get(json_object_get(r->body, "recipient"), "id"));
+    const char *variant = json_string_value(json_object_get(dec, "variant"));
+    const char *ch = json_string_value(json_object_get(json_array_get(deliveries, 0), "channel"));
+    if (x == NULL || subject == NULL || (!holdout && ch == NULL))
+        return 0;
+    hub_exposure e = {
+        .key = hub_slice_cstr(json_string_value(json_object_get(r->result, "item"))),
+        .subject = hub_slice_cstr(subject),
+        .variant = hub_slice_cstr(variant != NULL ? variant : ""),
+        .channel = hub_slice_cstr(ch != NULL ? ch : ""),
+        .holdout = holdout,
+        .store = json_is_true(json_object_get(x, "store")),
+        .replace = json_is_true(json_object_get(x, "replace")),
+        .ms = hub_now_ms(),
+    };
+    return hub_analytics_expose(txn, &e);
+}
+
 static int send_txn(hub_txn *txn, hub_request *r)
 {
     send_state *st = r->scratch;
@@ -336,9 +418,14 @@ static int send_txn(hub_txn *txn, hub_request *r)
         if (rc != HUB_ENOTFOUND)
             return rc;
     }
-    answer =
-        json_pack("{s:[],s:O}", "deliveries", "skipped", json_object_get(r->result, "skipped"));
+    json_t *dec = json_object_get(r->result, "decision");
+    answer = json_pack(
+        "{s:[],s:O,s:O,s:O,s:O}", "deliveries", "skipped", json_object_get(r->result, "skipped"),
+        "variant", json_object_get(dec, "variant"), "experiment_bucket",
+        json_object_get(dec, "experiment_bucket"), "reason", json_object_get(dec, "reason"));
     int rc = answer != NULL ? enqueue_all(txn, r, answer) : HUB_ENOMEM;
+    if (rc == 0)
+        rc = record_exposure(txn, r, json_object_get(answer, "deliveries"));
     if (rc == 0 && st->key[0] != '\0')
         rc = hub_idem_put(txn, st->key, st->hash, answer, hub_now_ms());
     if (rc != 0) {

@@ -9,6 +9,7 @@
 #ifndef HUB_HTTP_H
 #define HUB_HTTP_H
 
+#include "analytics/analytics.h"
 #include "base/base.h"
 #include "content/content.h"
 #include "delivery/delivery.h"
@@ -25,6 +26,8 @@ typedef struct hub_http_config {
     const hub_renderer *renderer; /* the channels (borrowed; NULL: none, render is 404) */
     hub_queue *queue;             /* the delivery queue (borrowed; NULL: sends are 503) */
     const json_t *webhook_hosts;  /* webhooks.allowed_hosts (borrowed; NULL: any host) */
+    hub_recorder *recorder;       /* exposures of reads (borrowed; NULL: not recorded) */
+    int retention_days;           /* analytics.retention_days: how old an event may be */
 } hub_http_config;
 
 void hub_http_config_defaults(hub_http_config *cfg);

@@ -190,6 +190,9 @@ void hub_req_send_list(hub_request *r, int rc, json_t *all, const char *id, cons
  * ?cursor=, other requests no query parameters; the principal needs `role`. Returns 1 for
  * "list the collection", 0 for anything else, -1 when it answered (400 or 403). */
 int hub_req_collection_start(hub_request *r, hub_role role);
+/* For a resource that only takes POST on its bare path (/v1/render, /v1/events): 1 when r is
+ * such a POST; else answers 404 or 405 and returns 0. */
+int hub_req_bare_post(hub_request *r);
 
 /* ---- routing (routes.c and h_*.c) ------------------------------------------------------ */
 
@@ -215,6 +218,33 @@ void hub_h_locales(hub_request *r);
 void hub_h_taxonomy(hub_request *r);
 void hub_h_items(hub_request *r);
 void hub_h_content(hub_request *r);
+void hub_h_events(hub_request *r);
+void hub_h_reports(hub_request *r);
+
+/* ---- variant assignment for one recipient (h_assign.c) ---------------------------------- */
+
+#define HUB_SEGMENTS_MAX 64
+
+/* Who a read or a send is for: the subject and segments of the query or the body. */
+typedef struct hub_audience_in {
+    hub_slice subject; /* len 0: none */
+    hub_slice segs[HUB_SEGMENTS_MAX];
+    size_t nsegs;
+} hub_audience_in;
+
+/* Reads ?subject= and ?segments= (comma separated). Sends 400 and returns -1 when bad. */
+int hub_req_audience(hub_request *r, hub_audience_in *out);
+
+/* The decision for key (published, or the draft when draft) for `who`: *p is the plan
+ * (borrowing scratch or the transaction), *d the decision. HUB_ENOTFOUND (err says: not
+ * published / no such item), HUB_EIO. */
+int hub_req_assign(hub_txn *txn, const char *key, int draft, const hub_audience_in *who,
+                   hub_buf *scratch, hub_plan *p, hub_decision *d, hub_error *err);
+
+/* Queues the exposure of a decision for recording when it is one (a running test with a
+ * subject) that the store does not know yet. */
+void hub_req_note_exposure(hub_request *r, const char *key, const hub_audience_in *who,
+                           const hub_plan *p, const hub_decision *d, const char *channel);
 void hub_h_render(hub_request *r);
 void hub_h_journeys(hub_request *r);
 void hub_h_changes(hub_request *r);

@@ -772,6 +772,19 @@ void hub_req_send_list(hub_request *r, int rc, json_t *all, const char *id, cons
                       json_pack("{s:o,s:s?}", "items", items, "next_cursor", last ? next : NULL));
 }
 
+int hub_req_bare_post(hub_request *r)
+{
+    if (r->nsegs != 1) {
+        hub_req_send_problem(r, 404, "no such resource", NULL);
+        return 0;
+    }
+    if (!hub_req_is(r, "POST")) {
+        hub_req_method_not_allowed(r, "POST");
+        return 0;
+    }
+    return 1;
+}
+
 int hub_req_collection_start(hub_request *r, hub_role role)
 {
     static const char *const none[] = {NULL}, *const paging[] = {"limit", "cursor", NULL};

@@ -70,54 +70,51 @@ static int field_error(hub_error *err, int code, const char *field)
 
 /* ---- variant ------------------------------------------------------------------------------ */
 
-static int has_segment(const json_t *segments, const char *term)
+/*
+ * The variant for the recipient when the request names none: the experiment's decision
+ * (core/experiment) for the recipient's id and segments, read-only: rendering records no
+ * exposure (a send does, in its own transaction). A held-out recipient is rendered with the
+ * base variant and *holdout set, so a preview still shows something.
+ */
+static int choose_variant(hub_txn *txn, const hub_render_request *rq,
+                          char out[HUB_VARIANT_ID_MAX + 1], int *holdout)
 {
-    size_t i;
-    json_t *s;
-    json_array_foreach(segments, i, s)
+    hub_slice segs[64], plan_bytes;
+    size_t nsegs = 0, i;
+    json_t *s, *doc = NULL;
+    hub_buf scratch;
+    hub_plan p;
+    hub_decision d;
+    uint32_t version;
+    const char *id = json_string_value(json_object_get(rq->recipient, "id"));
+    json_array_foreach(json_object_get(rq->recipient, "segments"), i, s)
     {
-        if (json_is_string(s) && strcmp(json_string_value(s), term) == 0)
-            return 1;
+        if (json_is_string(s) && nsegs < 64)
+            segs[nsegs++] = (hub_slice){json_string_value(s), json_string_length(s)};
     }
-    return 0;
-}
-
-/* 1 if the recipient's segments satisfy {"any"|"all"|"none": [...]} (all present ones). */
-static int audience_matches(json_t *aud, const json_t *segments)
-{
-    size_t i;
-    json_t *t;
-    json_t *any = json_object_get(aud, "any"), *all = json_object_get(aud, "all"),
-           *none = json_object_get(aud, "none");
-    int hit = any == NULL;
-    json_array_foreach(any, i, t) hit |= has_segment(segments, json_string_value(t));
-    json_array_foreach(all, i, t) hit &= has_segment(segments, json_string_value(t));
-    json_array_foreach(none, i, t) hit &= !has_segment(segments, json_string_value(t));
-    return hit && (any != NULL || all != NULL || none != NULL);
-}
-
-/* The first audience variant the recipient matches into out ("" when none). */
-static int audience_variant(hub_txn *txn, const char *key, const json_t *segments, int draft,
-                            char out[HUB_VARIANT_ID_MAX + 1])
-{
-    json_t *doc = NULL, *v;
-    size_t i;
-    out[0] = '\0';
-    int rc =
-        draft ? hub_content_get_draft(txn, key, &doc) : hub_content_get_published(txn, key, &doc);
-    if (rc != 0)
-        return rc;
-    json_array_foreach(json_object_get(doc, "variants"), i, v)
-    {
-        json_t *aud = json_object_get(v, "audience");
-        if (aud != NULL && audience_matches(aud, segments)) {
-            snprintf(out, HUB_VARIANT_ID_MAX + 1, "%s",
-                     json_string_value(json_object_get(v, "id")));
-            break;
-        }
+    hub_buf_init(&scratch, 1u << 20);
+    int rc = 0;
+    if (rq->draft) {
+        rc = hub_content_get_draft(txn, rq->item, &doc);
+        if (rc == 0)
+            rc = hub_plan_encode(doc, &scratch);
+        plan_bytes = (hub_slice){scratch.data, scratch.len};
+        json_decref(doc);
+    } else {
+        rc = hub_content_plan(txn, hub_slice_cstr(rq->item), &version, &plan_bytes, &scratch);
     }
-    json_decref(doc);
-    return 0;
+    if (rc == 0)
+        rc = hub_plan_decode(plan_bytes, &p);
+    hub_slice subject = hub_slice_cstr(id != NULL && strlen(id) <= HUB_SUBJECT_MAX ? id : "");
+    if (rc == 0)
+        rc = hub_experiment_decide(txn, &p, hub_slice_cstr(rq->item), subject, segs, nsegs, &d);
+    if (rc == 0) {
+        *holdout = d.variant < 0;
+        int v = d.variant < 0 ? 0 : d.variant;
+        snprintf(out, HUB_VARIANT_ID_MAX + 1, "%.*s", (int)p.v[v].id.len, p.v[v].id.base);
+    }
+    hub_buf_free(&scratch);
+    return rc;
 }
 
 /* ---- the compiled fields of the request ---------------------------------------------------- */
@@ -278,14 +275,21 @@ static int render_cached(const hub_renderer *r, hub_render_cache *cache, hub_txn
         return hub_error_set(err, HUB_ENOMEM, "out of resources");
     if (rq->message_id != NULL)
         snprintf(res->message_id, sizeof(res->message_id), "%s", rq->message_id);
+    int holdout = 0;
     if (rq->variant != NULL) {
         snprintf(variant, sizeof(variant), "%s", rq->variant);
     } else {
-        json_t *segs = json_object_get(rq->recipient, "segments");
-        rc_ = json_array_size(segs) > 0 ? audience_variant(txn, rq->item, segs, rq->draft, variant)
-                                        : 0;
+        rc_ = choose_variant(txn, rq, variant, &holdout);
         if (rc_ == HUB_ENOTFOUND)
             return hub_error_set(err, rc_, rq->draft ? "no such item" : "item is not published");
+        if (rc_ != 0)
+            return hub_error_set(err, rc_, "cannot choose a variant: %s", hub_strerror(rc_));
+        if (holdout)
+            json_array_append_new(
+                res->warnings,
+                json_pack("{s:s,s:s}", "code", "holdout", "message",
+                          "the recipient is held out of the experiment: a send sends nothing; "
+                          "this is the base variant"));
     }
     int exact = rq->no_fallback && rq->locale != NULL && rq->locale[0] != '\0';
     rc_ = rq->draft || exact ? onthefly_fields(r, txn, rc, rq, variant, &owned, err)

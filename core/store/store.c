@@ -28,10 +28,13 @@
 #define MAX_KEY             511u
 
 static const char *const db_names[HUB_DB_COUNT] = {
-    "meta",     "tokens",     "token_names", "locales",    "terms",       "drafts",    "heads",
-    "versions", "delivery",   "tag_items",   "changes",    "audit",       "audit_key", "journeys",
-    "jobs",     "job_bodies", "job_due",     "job_status", "idempotency", "inbox",     "inbox_ids",
+    "meta",        "tokens",   "token_names", "locales",    "terms",      "drafts",
+    "heads",       "versions", "delivery",    "tag_items",  "changes",    "audit",
+    "audit_key",   "journeys", "jobs",        "job_bodies", "job_due",    "job_status",
+    "idempotency", "inbox",    "inbox_ids",   "webhooks",   "schedule",   "schedule_keys",
+    "assignments", "bandit",   "counters",    "touch",      "touch_time", "conversions",
 };
+_Static_assert(sizeof(db_names) / sizeof(db_names[0]) == HUB_DB_COUNT, "a database has no name");
 
 struct hub_txn {
     hub_store *s;
@@ -271,6 +274,75 @@ static int make_dir(const char *dir, hub_error *err)
 }
 
 /* Writes the schema version into a new store, refuses a newer one. */
+/* 1 if key names one of our databases (the records LMDB keeps in its main database). */
+static int is_db_name(MDB_val k)
+{
+    for (int i = 0; i < HUB_DB_COUNT; i++)
+        if (strlen(db_names[i]) == k.mv_size && memcmp(db_names[i], k.mv_data, k.mv_size) == 0)
+            return 1;
+    return 0;
+}
+
+/* Where a version 1 record of the main database belongs, by its shape: schedule_keys values
+ * are 8 bytes; schedule keys start with 8 bytes of time and hold {"action",...}; webhooks
+ * hold {"url",...}. -1: none of them (left in place). */
+static int v1_home(MDB_val k, MDB_val v)
+{
+    const char *d = v.mv_data;
+    if (v.mv_size == 8)
+        return HUB_DB_SCHEDULE_KEYS;
+    if (v.mv_size > 10 && d[0] == '{' && k.mv_size > 8 && memmem(d, v.mv_size, "\"action\"", 8))
+        return HUB_DB_SCHEDULE;
+    if (v.mv_size > 6 && d[0] == '{' && memmem(d, v.mv_size, "\"url\"", 5))
+        return HUB_DB_WEBHOOKS;
+    return -1;
+}
+
+/* Schema 1 -> 2: moves webhooks and schedules out of LMDB's main database. */
+static int migrate_v1(hub_store *s, MDB_txn *txn, hub_error *err)
+{
+    MDB_dbi main_db;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main_db);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, main_db, &c);
+    if (rc != 0)
+        return hub_error_set(err, HUB_EIO, "store: migrating: %s", mdb_strerror(rc));
+    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        int home = is_db_name(k) ? -1 : v1_home(k, v);
+        if (home >= 0) {
+            rc = mdb_put(txn, s->dbi[home], &k, &v, 0);
+            if (rc == 0)
+                rc = mdb_cursor_del(c, 0);
+            if (rc == 0)
+                rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+            if (rc == EINVAL || rc == MDB_NOTFOUND)
+                rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+            continue;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND)
+        return hub_error_set(err, hub_store_xlate_(rc), "store: migrating: %s", mdb_strerror(rc));
+    return 0;
+}
+
+static int write_schema(hub_store *s, MDB_txn *txn, hub_error *err)
+{
+    MDB_val k = {sizeof("schema_version") - 1, "schema_version"};
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%d", HUB_STORE_SCHEMA_VERSION);
+    MDB_val nv = {(size_t)n, buf};
+    int rc = mdb_put(txn, s->dbi[HUB_DB_META], &k, &nv, 0);
+    if (rc != 0)
+        return hub_error_set(err, hub_store_xlate_(rc), "writing schema version: %s",
+                             mdb_strerror(rc));
+    return 0;
+}
+
 static int check_schema(hub_store *s, MDB_txn *txn, hub_error *err)
 {
     MDB_val k = {sizeof("schema_version") - 1, "schema_version"}, v;
@@ -278,14 +350,7 @@ static int check_schema(hub_store *s, MDB_txn *txn, hub_error *err)
     if (rc == MDB_NOTFOUND) {
         if (s->read_only)
             return hub_error_set(err, HUB_EIO, "store has no schema version (not initialized)");
-        char buf[24];
-        int n = snprintf(buf, sizeof(buf), "%d", HUB_STORE_SCHEMA_VERSION);
-        MDB_val nv = {(size_t)n, buf};
-        rc = mdb_put(txn, s->dbi[HUB_DB_META], &k, &nv, 0);
-        if (rc != 0)
-            return hub_error_set(err, hub_store_xlate_(rc), "writing schema version: %s",
-                                 mdb_strerror(rc));
-        return 0;
+        return write_schema(s, txn, err);
     }
     if (rc != 0)
         return hub_error_set(err, HUB_EIO, "reading schema version: %s", mdb_strerror(rc));
@@ -297,6 +362,10 @@ static int check_schema(hub_store *s, MDB_txn *txn, hub_error *err)
                              "store schema version %llu is newer than this build supports (%d); "
                              "use a newer omnihub",
                              (unsigned long long)ver, HUB_STORE_SCHEMA_VERSION);
+    if (ver == 1 && !s->read_only) {
+        rc = migrate_v1(s, txn, err);
+        return rc != 0 ? rc : write_schema(s, txn, err);
+    }
     return 0;
 }
 

@@ -51,6 +51,12 @@ typedef enum hub_db {
     HUB_DB_WEBHOOKS,      /* webhook id -> {"id","url","events","secret",...} (delivery)     */
     HUB_DB_SCHEDULE,      /* be64 at ms, item key -> {"action","key","at","actor"} (app)     */
     HUB_DB_SCHEDULE_KEYS, /* item key -> be64 at ms of its pending schedule (app)           */
+    HUB_DB_ASSIGNMENTS,   /* item key \0 subject -> assignment and unit flags (experiment)   */
+    HUB_DB_BANDIT,        /* item key -> the bandit's current weights (experiment)           */
+    HUB_DB_COUNTERS,      /* item \0 variant \0 channel \0 be32 day -> counters (analytics) */
+    HUB_DB_TOUCH,         /* subject \0 be64 ms, be64 seq -> touchpoint (analytics)         */
+    HUB_DB_TOUCH_TIME,    /* be64 ms, be64 seq -> subject (analytics: retention)             */
+    HUB_DB_CONVERSIONS,   /* action \0 be64 ms, be64 seq -> conversion (analytics)          */
     HUB_DB_COUNT
 } hub_db;
 
@@ -62,7 +68,9 @@ typedef struct hub_store_options {
 } hub_store_options;
 
 /* The schema version this build writes. Opening a store with a newer one fails. */
-#define HUB_STORE_SCHEMA_VERSION 1
+/* 2: webhooks, schedule and schedule_keys got their own databases (version 1 kept them, by
+ * mistake, in LMDB's main database; opening moves them). */
+#define HUB_STORE_SCHEMA_VERSION 2
 
 /*
  * Opens (and if new, initializes) the store. Clears stale reader slots (mdb_reader_check).

@@ -50,8 +50,16 @@ def data():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def base_variant(key):
+    """Goldens render the base variant: which variant a subject gets is the experiment's
+    business (tests/api/test_experiments.py), what a variant renders to is theirs."""
+    with open(os.path.join(SAMPLES, "messages", key + ".json"), encoding="utf-8") as f:
+        return json.load(f)["variants"][0]["id"]
+
+
 def render_cli(data, key, channel, locale):
     p = cli("render", "--data", data, "--item", key, "--channel", channel, "--locale", locale,
+            "--variant", base_variant(key),
             "--message-id", "golden-0001", "--now", "2027-03-01T09:00:00Z", "--subject",
             "cust-42", "--attributes", json.dumps(ATTRS, ensure_ascii=False))
     return json.loads(p.stdout)

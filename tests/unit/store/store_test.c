@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "test.h"
 
+#include <lmdb.h>
 #include <pthread.h>
 
 static char dirbuf[512];
@@ -228,7 +229,7 @@ static void test_schema_newer_refused(void)
     const char *dir = fresh("store_schema");
     hub_store *s = open_at(dir, 0);
     REQUIRE(s != NULL);
-    CHECK(hub_store_write(s, schema_fn, "2") == 0);
+    CHECK(hub_store_write(s, schema_fn, "3") == 0);
     hub_store_close(s);
     hub_store_options o = {.dir = dir};
     hub_error err;
@@ -238,6 +239,70 @@ static void test_schema_newer_refused(void)
     CHECK(s == NULL);
     CHECK(strstr(err.message, "newer") != NULL);
     hub_error_clear(&err);
+}
+
+/* A version 1 store kept webhooks and schedules in LMDB's main database (their names were
+ * missing); opening it moves them to their own databases and leaves nothing behind. */
+static void v1_put(MDB_txn *t, MDB_dbi d, const void *k, size_t kl, const char *v, size_t vl)
+{
+    MDB_val mk = {kl, (void *)k}, mv = {vl, (void *)v};
+    CHECK(mdb_put(t, d, &mk, &mv, 0) == 0);
+}
+
+static void make_v1(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *t;
+    MDB_dbi meta, main_db;
+    unsigned char sk[8 + 4] = {0, 0, 1, 2, 3, 4, 5, 6, 'a', '/', 'b', 0};
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 64);
+    REQUIRE(mdb_env_open(env, dir, 0, 0600) == 0);
+    REQUIRE(mdb_txn_begin(env, NULL, 0, &t) == 0);
+    REQUIRE(mdb_dbi_open(t, "meta", MDB_CREATE, &meta) == 0);
+    REQUIRE(mdb_dbi_open(t, NULL, 0, &main_db) == 0);
+    v1_put(t, meta, "schema_version", 14, "1", 1);
+    v1_put(t, main_db, "hook-1", 6, "{\"id\":\"hook-1\",\"url\":\"http://x/\"}", 32);
+    v1_put(t, main_db, sk, 11, "{\"action\":\"publish\",\"key\":\"a/b\"}", 34);
+    v1_put(t, main_db, "a/b", 3, "\0\0\1\2\3\4\5\6", 8);
+    REQUIRE(mdb_txn_commit(t) == 0);
+    mdb_env_close(env);
+}
+
+static void test_schema_v1_migrated(void)
+{
+    const char *dir = fresh("store_v1");
+    char buf[64];
+    make_v1(dir);
+    hub_store *s = open_at(dir, 0);
+    REQUIRE(s != NULL);
+    CHECK(read_str(s, HUB_DB_WEBHOOKS, "hook-1", buf, sizeof(buf)) == 0);
+    CHECK(strstr(buf, "http://x/") != NULL);
+    CHECK(read_str(s, HUB_DB_META, "schema_version", buf, sizeof(buf)) == 0);
+    CHECK_STR(buf, "2");
+    hub_txn *t;
+    hub_slice v;
+    unsigned char sk[11] = {0, 0, 1, 2, 3, 4, 5, 6, 'a', '/', 'b'};
+    REQUIRE(hub_store_read(s, &t) == 0);
+    CHECK(hub_txn_get(t, HUB_DB_SCHEDULE, (hub_slice){(char *)sk, 11}, &v) == 0);
+    CHECK(hub_txn_get(t, HUB_DB_SCHEDULE_KEYS, HUB_SLICE_LIT("a/b"), &v) == 0 && v.len == 8);
+    CHECK(hub_txn_count(t, HUB_DB_WEBHOOKS) == 1);
+    hub_txn_end(t);
+    hub_store_close(s);
+    /* nothing is left in the main database but the names of the databases */
+    MDB_env *env;
+    MDB_txn *rt;
+    MDB_dbi main_db;
+    MDB_stat st;
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 64);
+    REQUIRE(mdb_env_open(env, dir, MDB_RDONLY, 0600) == 0);
+    REQUIRE(mdb_txn_begin(env, NULL, MDB_RDONLY, &rt) == 0);
+    REQUIRE(mdb_dbi_open(rt, NULL, 0, &main_db) == 0);
+    REQUIRE(mdb_stat(rt, main_db, &st) == 0);
+    CHECK(st.ms_entries == HUB_DB_COUNT);
+    mdb_txn_abort(rt);
+    mdb_env_close(env);
 }
 
 static void test_open_errors(void)
@@ -409,6 +474,7 @@ int main(void)
     RUN(test_cursors);
     RUN(test_next_seq);
     RUN(test_schema_newer_refused);
+    RUN(test_schema_v1_migrated);
     RUN(test_open_errors);
     RUN(test_map_full);
     RUN(test_backup);
