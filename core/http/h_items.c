@@ -444,9 +444,18 @@ static int unpublish_txn(hub_txn *txn, hub_request *r)
     if (rc != 0)
         return rc;
     hub_time_format(hub_now_ms(), now);
-    r->result = json_pack("{s:s,s:I,s:s,s:s}", "key", state(r)->key, "version", (json_int_t)n,
-                          "unpublished_at", now, "status", "unpublished");
-    return r->result != NULL ? 0 : HUB_ENOMEM;
+    r->result = json_pack("{s:s,s:I,s:s,s:s,s:[]}", "key", state(r)->key, "version", (json_int_t)n,
+                          "unpublished_at", now, "status", "unpublished", "warnings");
+    if (r->result == NULL)
+        return HUB_ENOMEM;
+    char journey[HUB_TERM_MAX + 1];
+    if (hub_journey_first_user(txn, state(r)->key, journey, sizeof(journey)))
+        json_array_append_new(
+            json_object_get(r->result, "warnings"),
+            json_pack("{s:s,s:s,s:s}", "code", "used_by_journey", "journey", journey, "message",
+                      "a journey uses this item: its step answers 404 and its sends fail until "
+                      "the item is published again"));
+    return 0;
 }
 
 /* ---- bodies of the POST routes --------------------------------------------------------- */
