@@ -25,7 +25,12 @@ Try:
   curl -s -H "Authorization: Bearer $TOKEN" http://$LISTEN/v1/locales
   curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/items?tag=journey/onboarding'
   curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/content/onboarding/welcome?channel=email&locale=de-AT'
-  curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/content/onboarding/welcome?channel=sms&locale=fr&variant=short'
+  curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/content/onboarding/welcome?channel=sms&locale=fr&subject=cust-42'
+  curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/journeys/onboarding/steps/welcome?locale=de&subject=cust-7'
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' http://$LISTEN/v1/events \
+       -d '[{"type":"conversion","subject":"cust-42","item":"onboarding/welcome","action":"action/open-account","value":120}]'
+  curl -s -H "Authorization: Bearer $TOKEN" http://$LISTEN/v1/reports/items/onboarding/welcome
+  curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/reports/attribution?action=action/open-account&model=linear'
   curl -s -H "Authorization: Bearer $TOKEN" http://$LISTEN/v1/changes
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' http://$LISTEN/v1/render \
        -d '{"item":"onboarding/welcome","channel":"sms","locale":"de-AT","recipient":{"id":"cust-42","attributes":{"first_name":"Jörg"}}}'

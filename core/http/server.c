@@ -256,6 +256,18 @@ static void send_metrics(hub_http_server *s, hub_thread *t, h2o_req_t *req)
                    hub_plugins_count(plugins));
     hub_plugins_metrics_text(&b);
     hub_queue_metrics_text(t->server->cfg.queue, &b);
+    uint64_t written, dropped;
+    hub_recorder_stats(s->cfg.recorder, &written, &dropped);
+    hub_buf_printf(&b,
+                   "# HELP omnihub_exposures_recorded_total First exposures of reads written "
+                   "in the background.\n"
+                   "# TYPE omnihub_exposures_recorded_total counter\n"
+                   "omnihub_exposures_recorded_total %llu\n"
+                   "# HELP omnihub_exposures_dropped_total First exposures of reads dropped "
+                   "because too many were waiting (counted at the subject's next read).\n"
+                   "# TYPE omnihub_exposures_dropped_total counter\n"
+                   "omnihub_exposures_dropped_total %llu\n",
+                   (unsigned long long)written, (unsigned long long)dropped);
     char *body = h2o_mem_alloc_pool(&req->pool, b.len + 1);
     memcpy(body, b.data, b.len);
     send_plain(t, req, "text/plain; version=0.0.4; charset=utf-8", body, b.len);
