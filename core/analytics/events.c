@@ -79,6 +79,11 @@ static void from_delivery(check *c, hub_txn *txn, json_t *out)
         reject(c, "delivery_id", "unknown delivery %s", id);
         return;
     }
+    const char *subject = json_string_value(json_object_get(out, "subject"));
+    const char *recipient =
+        json_string_value(json_object_get(json_object_get(job, "recipient"), "id"));
+    if (subject != NULL && recipient != NULL && strcmp(subject, recipient) != 0)
+        reject(c, "subject", "differs from the recipient of delivery %s", id);
     static const char *const take[] = {"item", "variant", "channel"};
     for (int i = 0; i < 3; i++) {
         json_t *mine = json_object_get(out, take[i]), *theirs = json_object_get(job, take[i]);
@@ -145,9 +150,12 @@ static void check_refs(check *c, hub_txn *txn, const json_t *ev, const hub_schem
     if (value != NULL && !json_is_null(value) &&
         (!json_is_number(value) || !isfinite(json_number_value(value))))
         reject(c, "value", "must be a number");
-    if (type == HUB_EV_CONVERSION && action == NULL && json_object_get(ev, "item") == NULL &&
-        json_object_get(ev, "delivery_id") == NULL)
+    int has_item = json_string_value(json_object_get(ev, "item")) != NULL ||
+                   json_string_value(json_object_get(ev, "delivery_id")) != NULL;
+    if (type == HUB_EV_CONVERSION && action == NULL && !has_item)
         reject(c, "action", "a conversion needs an action or an item");
+    if (!has_item && json_string_value(json_object_get(ev, "variant")) != NULL)
+        reject(c, "variant", "a variant needs an item");
 }
 
 /* Checks one event; a normalized copy (new) when it is good, else NULL. */

@@ -261,18 +261,20 @@ int hub_analytics_record(hub_txn *txn, const hub_event *e, uint64_t seq, int tou
     int has_rec = 0, first = 1, rc = 0;
     if (e->item.len > 0)
         rc = event_variant(txn, e, &rec, &has_rec, &variant, base);
+    if (rc == HUB_ENOTFOUND)
+        return 0; /* its item was unpublished since the event was checked: nothing to count */
     if (rc == 0 && e->item.len > 0) {
         hub_ctr c = type_ctr[e->type];
         double value = e->type == HUB_EV_CONVERSION ? e->value : 0;
-        if (e->type == HUB_EV_EXPOSURE)
-            rc = unit_flag(txn, e, &rec, has_rec, variant, HUB_ASSIGN_EXPOSED, &first);
+        /* the unit flag first: rec points into the map, which the counters' put may move */
+        if (e->type == HUB_EV_EXPOSURE || e->type == HUB_EV_CONVERSION)
+            rc = unit_flag(txn, e, &rec, has_rec, variant,
+                           e->type == HUB_EV_EXPOSURE ? HUB_ASSIGN_EXPOSED : HUB_ASSIGN_CONVERTED,
+                           &first);
         if (rc == 0 && (e->type != HUB_EV_EXPOSURE || first))
             rc = bump(txn, e->item, variant, e->channel, e->ms, c, value);
-        if (rc == 0 && e->type == HUB_EV_CONVERSION) {
-            rc = unit_flag(txn, e, &rec, has_rec, variant, HUB_ASSIGN_CONVERTED, &first);
-            if (rc == 0 && first)
-                rc = bump(txn, e->item, variant, e->channel, e->ms, HUB_CTR_CONVERSIONS, 0);
-        }
+        if (rc == 0 && e->type == HUB_EV_CONVERSION && first)
+            rc = bump(txn, e->item, variant, e->channel, e->ms, HUB_CTR_CONVERSIONS, 0);
     }
     int touch = e->item.len > 0 && e->type <= HUB_EV_CLICK &&
                 (e->type != HUB_EV_EXPOSURE || first || touch_always);
@@ -352,7 +354,7 @@ int hub_analytics_on_delivered(void *ctx, hub_txn *txn, const json_t *job, int64
         json_string_value(json_object_get(json_object_get(job, "recipient"), "id"));
     uint64_t seq;
     if (item == NULL || channel == NULL || subject == NULL ||
-        json_object_get(job, "webhook") != NULL)
+        json_string_value(json_object_get(job, "webhook")) != NULL)
         return 0; /* webhook events are no deliveries of content */
     hub_event e = {HUB_EV_DELIVERED,
                    hub_slice_cstr(subject),
@@ -442,6 +444,8 @@ int hub_analytics_prune(hub_txn *txn, int retention_days, int64_t now_ms, size_t
     *more = 0;
     if (retention_days <= 0)
         return HUB_EINVAL;
+    if (cutoff <= 0)
+        return 0; /* nothing can be that old */
     int rc = prune_index(txn, cutoff, max_deletes, &done, more);
     if (rc == 0)
         rc = prune_counters(txn, (uint32_t)(cutoff / HUB_DAY_MS), max_deletes, &done, more);

@@ -278,6 +278,8 @@ typedef struct touch {
 static void credit(json_t *credits, const touch *t, double share, double value)
 {
     char k[HUB_ITEM_KEY_MAX + 80];
+    if (share == 0)
+        return; /* a touchpoint the model gives nothing (first and last touch) is no credit */
     snprintf(k, sizeof(k), "%.*s\x1f%.*s", (int)t->item.len, t->item.base, (int)t->channel.len,
              t->channel.base);
     json_t *slot = json_object_get(credits, k);

@@ -10,11 +10,44 @@
 #include "experiment/experiment.h"
 
 #include <math.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define AKEY_MAX 511
+
+/* SHA-256 through EVP with the algorithm fetched once and a context kept per thread: the
+ * one-shot SHA256() fetches the algorithm on every call, which costs a read with a subject
+ * several percent of its time. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ctx_key;
+
+static void sha256_init(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    pthread_key_create(&ctx_key, (void (*)(void *))EVP_MD_CTX_free);
+}
+
+static int sha256(const void *data, size_t n, unsigned char out[32])
+{
+    pthread_once(&sha256_once, sha256_init);
+    EVP_MD_CTX *ctx = pthread_getspecific(ctx_key);
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL || pthread_setspecific(ctx_key, ctx) != 0) {
+            EVP_MD_CTX_free(ctx);
+            return SHA256(data, n, out) != NULL ? 0 : HUB_ENOMEM;
+        }
+    }
+    unsigned len = 0;
+    if (sha256_md == NULL || EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 ||
+        EVP_DigestUpdate(ctx, data, n) != 1 || EVP_DigestFinal_ex(ctx, out, &len) != 1)
+        return SHA256(data, n, out) != NULL ? 0 : HUB_ENOMEM;
+    return 0;
+}
 
 unsigned hub_experiment_bucket(hub_slice key, hub_slice seed, hub_slice subject)
 {
@@ -29,7 +62,8 @@ unsigned hub_experiment_bucket(hub_slice key, hub_slice seed, hub_slice subject)
     memcpy(s + key.len + 1, seed.base, seed.len);
     s[key.len + 1 + seed.len] = ':';
     memcpy(s + key.len + seed.len + 2, subject.base, subject.len);
-    SHA256((const unsigned char *)s, n, md);
+    if (sha256(s, n, md) != 0)
+        abort(); /* out of memory in libcrypto: no bucket to give */
     if (s != stack)
         free(s);
     return (unsigned)(hub_be64_get(md) % HUB_BUCKETS);
@@ -360,9 +394,10 @@ int hub_experiment_decide(hub_txn *txn, const hub_plan *p, hub_slice key, hub_sl
         if (a >= 0)
             return decided(out, a, HUB_REASON_AUDIENCE);
         int i = hub_plan_find(p, out->rec.variant);
-        if (i >= 0)
+        if (i >= 0 && !p->v[i].audience)
             return decided(out, i, HUB_REASON_STICKY);
-        /* its variant was removed: assign anew */
+        /* its variant was removed, or became a targeted one the recipient does not match:
+         * assign anew */
     }
     return by_bucket(txn, p, key, segs, nsegs, out);
 }

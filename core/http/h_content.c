@@ -42,6 +42,8 @@ typedef struct delivery_query {
 /* Adds a header whose value is a slice (hub_req_header wants a C string). */
 static void header_slice(hub_request *r, const char *name, hub_slice v)
 {
+    if (v.len == 0)
+        return; /* nothing to say (a held-out subject is served no locale) */
     char stack[HEADER_STACK];
     char *s = v.len < sizeof(stack) ? stack : malloc(v.len + 1);
     if (s == NULL)
@@ -307,6 +309,39 @@ static int send_assigned(hub_request *r, const hub_delivery_doc *d, const hub_de
     return 0;
 }
 
+/* The answer for a held-out subject of a published item: the base variant's document shows
+ * that the item has the channel (and gives its version and Surrogate-Key); the body, with no
+ * variant and no fields, is written directly (key and channel are plain names). */
+static int send_holdout(hub_request *r, hub_txn *txn, const delivery_query *q,
+                        const hub_decision *dec, hub_error *err)
+{
+    hub_delivery_doc base;
+    uint32_t version = 0;
+    char body[HUB_ITEM_KEY_MAX + 256], etag[35];
+    unsigned char h[16];
+    hub_slice key = {q->key, q->key_len};
+    int rc = hub_content_delivery(txn, key, (hub_slice){"", 0}, q->locale,
+                                  hub_slice_cstr(q->channel), &base, err);
+    if (rc == 0)
+        rc = hub_content_head_version(txn, q->key, &version);
+    if (rc != 0)
+        return rc;
+    int n = snprintf(body, sizeof(body),
+                     "{\"key\":\"%s\",\"version\":%u,\"variant\":null,\"experiment_bucket\":%d,"
+                     "\"reason\":\"holdout\",\"locale\":null,\"channel\":\"%s\",\"fields\":null,"
+                     "\"resolved_from\":null}",
+                     q->key, (unsigned)version, dec->bucket, q->channel);
+    if (n < 0 || (size_t)n >= sizeof(body))
+        return hub_error_set(err, HUB_ETOOBIG, "the answer does not fit");
+    hub_hash128(body, (size_t)n, h);
+    etag[0] = '"';
+    hub_hex(h, 16, etag + 1);
+    memcpy(etag + 33, "\"", 2);
+    hub_delivery_doc d = {{body, (size_t)n}, {etag, 34}, base.surrogate, {"", 0}};
+    send_doc(r, &d, 0);
+    return 0;
+}
+
 /* Serves the query with variant assignment; rc and err as the handler's. */
 static int serve(hub_request *r, hub_txn *txn, const delivery_query *q, const hub_audience_in *who,
                  hub_error *err)
@@ -331,7 +366,9 @@ static int serve(hub_request *r, hub_txn *txn, const delivery_query *q, const hu
         if (rc == 0 && !q->draft)
             hub_req_note_exposure(r, q->key, who, &plan, &dec, q->channel);
     }
-    if (rc == 0 && (q->draft || !q->fallback || dec.variant < 0)) {
+    if (rc == 0 && !q->draft && q->fallback && dec.variant < 0) {
+        rc = send_holdout(r, txn, q, &dec, err);
+    } else if (rc == 0 && (q->draft || !q->fallback || dec.variant < 0)) {
         rc = serve_on_the_fly(r, txn, q, dec.variant >= 0 ? variant : NULL, &dec, err);
     } else if (rc == 0) {
         hub_slice key = {q->key, q->key_len}, vs = hub_slice_cstr(variant);

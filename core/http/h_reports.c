@@ -77,7 +77,9 @@ static int number_param(hub_request *r, const char *name, double lo, double hi, 
     if (v == NULL)
         return 0;
     double d = strtod(v, &end);
-    if (v[0] != '\0' && end != NULL && *end == '\0' && isfinite(d) && d >= lo && d <= hi) {
+    /* plain decimals only: strtod would also take hex, exponents, spaces and "inf" */
+    int plain = v[0] != '\0' && strspn(v, "0123456789.") == strlen(v);
+    if (plain && end != NULL && *end == '\0' && isfinite(d) && d >= lo && d <= hi) {
         *out = d;
         return 0;
     }

@@ -72,10 +72,14 @@ def bench_item(key):
 
 
 class Server:
-    def __init__(self, threads):
+    def __init__(self, threads, samples=None):
+        """samples: a folder (or file) to `omnihub import` before the server starts."""
         self.dir = tempfile.mkdtemp(prefix="omnihub-bench-")
         self.port = free_port()
         self.threads = threads
+        if samples is not None:
+            subprocess.run([BIN, "import", "--data", self.dir, samples], check=True,
+                           capture_output=True)
         self.token = subprocess.check_output(
             [BIN, "token", "create", "--data", self.dir, "--role", "admin", "--name", "bench"],
             text=True).strip()
@@ -101,6 +105,33 @@ class Server:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class StaticFile:
+    """The reference of the read benchmarks: Debian's h2o serving `body` as a static file
+    (self.url) with `threads` threads; self.dir is a scratch folder removed by stop()."""
+
+    def __init__(self, body, threads):
+        self.dir = tempfile.mkdtemp(prefix="h2o-bench-")
+        os.chmod(self.dir, 0o755)  # h2o started as root serves as "nobody"
+        with open(os.path.join(self.dir, "content.json"), "wb") as f:
+            f.write(body)
+        port = free_port()
+        conf = os.path.join(self.dir, "h2o.conf")
+        with open(conf, "w") as f:
+            f.write("listen:\n  host: 127.0.0.1\n  port: %d\nnum-threads: %d\n"
+                    "hosts:\n  default:\n    paths:\n      /:\n        file.dir: %s\n"
+                    "access-log: /dev/null\n" % (port, threads, self.dir))
+        self.proc = subprocess.Popen(["h2o", "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.base = "http://127.0.0.1:%d" % port
+        self.url = self.base + "/content.json"
+        wait_http(self.url)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -166,29 +197,16 @@ def cmd_read(args):
         call(srv.port, srv.token, "POST", "/v1/items/bench/read/publish", {"at": None})
         path = "/v1/content/bench/read?channel=email&locale=en"
         _, body = call(srv.port, srv.token, "GET", path)
-        www = tempfile.mkdtemp(prefix="h2o-bench-")
-        os.chmod(www, 0o755)  # h2o started as root serves as "nobody"
-        with open(os.path.join(www, "content.json"), "wb") as f:
-            f.write(body)
-        h2o_port = free_port()
-        conf = os.path.join(www, "h2o.conf")
-        with open(conf, "w") as f:
-            f.write("listen:\n  host: 127.0.0.1\n  port: %d\nnum-threads: %d\n"
-                    "hosts:\n  default:\n    paths:\n      /:\n        file.dir: %s\n"
-                    "access-log: /dev/null\n" % (h2o_port, args.threads, www))
-        h2o = subprocess.Popen(["h2o", "-c", conf], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-        wait_http("http://127.0.0.1:%d/content.json" % h2o_port)
-        lua = os.path.join(www, "auth.lua")
+        h2o = StaticFile(body, args.threads)
+        lua = os.path.join(srv.dir, "auth.lua")
         with open(lua, "w") as f:
             f.write('wrk.headers["Authorization"] = "Bearer %s"\n' % srv.token)
         ours, ref = [], []
         for _ in range(args.rounds):  # alternate so both see the same machine load
-            ref.append(wrk("http://127.0.0.1:%d/content.json" % h2o_port, 32, args.seconds, 1))
+            ref.append(wrk(h2o.url, 32, args.seconds, 1))
             ours.append(wrk("http://127.0.0.1:%d%s" % (srv.port, path), 32, args.seconds, 1,
                             lua))
-        h2o.terminate()
-        h2o.wait()
+        h2o.stop()
         best = lambda rs: max(rs, key=lambda r: r["rps"])
         o, r = best(ours), best(ref)
         print("body %d bytes, %d items stored, %d server threads, wrk -t1 -c32 -d%ds, best of %d"
