@@ -37,6 +37,11 @@ typedef struct delivery_query {
     char locale[HUB_LOCALE_TAG_MAX]; /* canonical; "" = the default locale */
     int fallback;
     int draft;
+    /* set when the answer is an exposure to record (a subject in a running test); recorded
+     * only once the content resolved, right before it is sent */
+    const hub_audience_in *who;
+    const hub_plan *plan;
+    const hub_decision *dec;
 } delivery_query;
 
 /* Adds a header whose value is a slice (hub_req_header wants a C string). */
@@ -57,8 +62,11 @@ static void header_slice(hub_request *r, const char *name, hub_slice v)
 
 /* The answer: 304 when If-None-Match names the ETag (weak comparison, RFC 9110), else 200
  * with the body (copied). */
-static void send_doc(hub_request *r, const hub_delivery_doc *d, int draft)
+static void send_doc(hub_request *r, const hub_delivery_doc *d, const delivery_query *q)
 {
+    int draft = q->draft;
+    if (q->dec != NULL && !draft)
+        hub_req_note_exposure(r, q->key, q->who, q->plan, q->dec, q->channel);
     header_slice(r, "etag", d->etag);
     hub_req_header(r, "cache-control", draft ? "private, no-cache" : "no-cache");
     header_slice(r, "surrogate-key", d->surrogate);
@@ -183,7 +191,7 @@ static int send_body(hub_request *r, const delivery_query *q, json_t *doc, json_
                           {etag, 34},
                           {sur.data, sur.len},
                           hub_slice_cstr(locale != NULL ? locale : "")};
-    send_doc(r, &d, q->draft);
+    send_doc(r, &d, q);
     free(text);
     hub_buf_free(&sur);
     return 0;
@@ -242,6 +250,9 @@ static int parse_query(hub_request *r, delivery_query *q)
 {
     const char *loc = hub_req_param(r, "locale"), *fb = hub_req_param(r, "fallback");
     hub_error err;
+    q->who = NULL;
+    q->plan = NULL;
+    q->dec = NULL;
     q->channel = hub_req_param(r, "channel");
     q->variant = hub_req_param(r, "variant");
     if (q->variant == NULL)
@@ -278,8 +289,8 @@ static int parse_query(hub_request *r, delivery_query *q)
 /* Sends a stored document with the decision spliced in: "experiment_bucket":<bucket>,
  * "reason":"<reason>" in place of the stored "experiment_bucket":null, and the ETag suffixed
  * with both (the bytes differ per bucket). */
-static int send_assigned(hub_request *r, const hub_delivery_doc *d, const hub_decision *dec,
-                         hub_error *err)
+static int send_assigned(hub_request *r, const delivery_query *q, const hub_delivery_doc *d,
+                         const hub_decision *dec, hub_error *err)
 {
     static const char marker[] = "\"experiment_bucket\":null";
     char stack[8192], etag[96], ins[64];
@@ -303,7 +314,7 @@ static int send_assigned(hub_request *r, const hub_delivery_doc *d, const hub_de
     int el = snprintf(etag, sizeof(etag), "%.*s.%d.%s\"", (int)d->etag.len - 1, d->etag.base,
                       dec->bucket, reason);
     hub_delivery_doc out = {{body, n}, {etag, (size_t)el}, d->surrogate, d->locale};
-    send_doc(r, &out, 0);
+    send_doc(r, &out, q);
     if (body != stack)
         free(body);
     return 0;
@@ -338,12 +349,12 @@ static int send_holdout(hub_request *r, hub_txn *txn, const delivery_query *q,
     hub_hex(h, 16, etag + 1);
     memcpy(etag + 33, "\"", 2);
     hub_delivery_doc d = {{body, (size_t)n}, {etag, 34}, base.surrogate, {"", 0}};
-    send_doc(r, &d, 0);
+    send_doc(r, &d, q);
     return 0;
 }
 
 /* Serves the query with variant assignment; rc and err as the handler's. */
-static int serve(hub_request *r, hub_txn *txn, const delivery_query *q, const hub_audience_in *who,
+static int serve(hub_request *r, hub_txn *txn, delivery_query *q, const hub_audience_in *who,
                  hub_error *err)
 {
     hub_plan plan;
@@ -363,8 +374,9 @@ static int serve(hub_request *r, hub_txn *txn, const delivery_query *q, const hu
         if (rc == 0 && dec.variant >= 0)
             snprintf(variant, sizeof(variant), "%.*s", (int)plan.v[dec.variant].id.len,
                      plan.v[dec.variant].id.base);
-        if (rc == 0 && !q->draft)
-            hub_req_note_exposure(r, q->key, who, &plan, &dec, q->channel);
+        q->who = who;
+        q->plan = &plan;
+        q->dec = rc == 0 ? &dec : NULL;
     }
     if (rc == 0 && !q->draft && q->fallback && dec.variant < 0) {
         rc = send_holdout(r, txn, q, &dec, err);
@@ -374,7 +386,7 @@ static int serve(hub_request *r, hub_txn *txn, const delivery_query *q, const hu
         hub_slice key = {q->key, q->key_len}, vs = hub_slice_cstr(variant);
         rc = hub_content_delivery(txn, key, vs, q->locale, hub_slice_cstr(q->channel), &d, err);
         if (rc == 0) /* copies out of the map before the txn ends */
-            rc = send_assigned(r, &d, &dec, err);
+            rc = send_assigned(r, q, &d, &dec, err);
     }
     hub_buf_free(&scratch);
     return rc;

@@ -137,8 +137,6 @@ static json_t *resolve_step(hub_request *r, hub_txn *txn, const char *jid, json_
         if (d.variant >= 0)
             snprintf(variant, sizeof(variant), "%.*s", (int)p.v[d.variant].id.len,
                      p.v[d.variant].id.base);
-        hub_req_note_exposure(r, item, who, &p, &d,
-                              json_string_value(json_array_get(json_object_get(s, "channels"), 0)));
         out = json_pack("{s:s,s:O,s:s,s:I,s:o,s:o,s:s,s:{},s:[]}", "journey", jid, "step",
                         json_object_get(s, "id"), "item", item, "version", (json_int_t)version,
                         "variant", d.variant >= 0 ? json_string(variant) : json_null(),
@@ -156,6 +154,19 @@ static json_t *resolve_step(hub_request *r, hub_txn *txn, const char *jid, json_
         else
             rc = step_channel(txn, item, variant, locale, json_string_value(c), channels, missing);
     }
+    /* an exposure when the recipient is shown something (or held out of it) */
+    const char *shown = NULL, *first;
+    json_t *unused;
+    json_object_foreach(channels, first, unused)
+    {
+        shown = first;
+        break;
+    }
+    if (rc == 0 && out != NULL && (shown != NULL || d.variant < 0))
+        hub_req_note_exposure(
+            r, item, who, &p, &d,
+            shown != NULL ? shown
+                          : json_string_value(json_array_get(json_object_get(s, "channels"), 0)));
     hub_buf_free(&scratch);
     if (rc != 0 && err->code == 0)
         hub_error_set(err, rc, "cannot resolve the step: %s", hub_strerror(rc));

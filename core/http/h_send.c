@@ -248,7 +248,9 @@ static json_t *decide(hub_txn *txn, const char *item, const json_t *rcp)
     }
     hub_error_clear(&err);
     hub_buf_free(&scratch);
-    return out != NULL ? out : json_pack("{s:n}", "variant");
+    return out != NULL ? out
+                       : json_pack("{s:n,s:b,s:n,s:n}", "variant", "holdout", 0,
+                                   "experiment_bucket", "reason");
 }
 
 /* The jobs to queue (r->result = {"jobs":[...],"skipped":[...],...}), or an error answered. */
@@ -286,7 +288,7 @@ static int prepare(hub_request *r, const char *journey, const char *step, const 
     hub_problems_init(&fails);
     json_t *decision = decide(txn, item, rcp);
     const char *variant = json_string_value(json_object_get(decision, "variant"));
-    int holdout = json_is_true(json_object_get(decision, "holdout"));
+    int holdout = json_is_true(json_object_get(decision, "holdout")), reachable = 0;
     if (json_is_array(wanted)) {
         json_t *w;
         json_array_foreach(wanted, i, w)
@@ -301,8 +303,10 @@ static int prepare(hub_request *r, const char *journey, const char *step, const 
     json_array_foreach(json_object_get(s, "channels"), i, c)
     {
         const char *ch = json_string_value(c), *why = skip_reason(r, rcp, wanted, ch);
-        if (why == NULL && holdout)
+        if (why == NULL && holdout) {
             why = "holdout";
+            reachable = 1; /* would have been sent: the holdout's exposure counts */
+        }
         if (why != NULL)
             add_skip(skipped, ch, why);
         else
@@ -313,6 +317,8 @@ static int prepare(hub_request *r, const char *journey, const char *step, const 
         hub_req_send_problem(r, 422, "no channel of the step could be rendered", &fails);
         rc = -1;
     } else {
+        if (holdout && !reachable)
+            json_object_del(decision, "exposure"); /* no channel could have reached them */
         r->result = json_pack("{s:o,s:o,s:s,s:s,s:s,s:O}", "jobs", jobs, "skipped", skipped,
                               "journey", journey, "step", step, "item", item, "decision", decision);
         jobs = skipped = NULL;
