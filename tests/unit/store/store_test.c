@@ -262,8 +262,10 @@ static void make_v1(const char *dir)
     REQUIRE(mdb_dbi_open(t, "meta", MDB_CREATE, &meta) == 0);
     REQUIRE(mdb_dbi_open(t, NULL, 0, &main_db) == 0);
     v1_put(t, meta, "schema_version", 14, "1", 1);
-    v1_put(t, main_db, "hook-1", 6, "{\"id\":\"hook-1\",\"url\":\"http://x/\"}", 32);
-    v1_put(t, main_db, sk, 11, "{\"action\":\"publish\",\"key\":\"a/b\"}", 34);
+    static const char hook[] = "{\"id\":\"hook-1\",\"url\":\"http://x/\"}";
+    static const char sched[] = "{\"action\":\"publish\",\"key\":\"a/b\"}";
+    v1_put(t, main_db, "hook-1", 6, hook, sizeof(hook) - 1);
+    v1_put(t, main_db, sk, 11, sched, sizeof(sched) - 1);
     v1_put(t, main_db, "a/b", 3, "\0\0\1\2\3\4\5\6", 8);
     REQUIRE(mdb_txn_commit(t) == 0);
     mdb_env_close(env);
