@@ -107,14 +107,10 @@ int hub_analytics_reweight(hub_txn *txn, const hub_analytics_config *cfg, int64_
         if (rc != 0 && rc != HUB_ENOTFOUND)
             return rc;
         for (size_t i = 0; i < n; i++) {
-            hub_slice plan_bytes;
             hub_plan p;
-            uint32_t version;
             hub_buf scratch;
             hub_buf_init(&scratch, 1u << 20);
-            int r = hub_content_plan(txn, hub_slice_cstr(keys[i]), &version, &plan_bytes, &scratch);
-            if (r == 0)
-                r = hub_plan_decode(plan_bytes, &p);
+            int r = hub_content_plan(txn, hub_slice_cstr(keys[i]), 0, &scratch, &p, NULL);
             if (r == 0 && p.status == HUB_EXP_RUNNING && p.allocation == HUB_ALLOC_BANDIT) {
                 r = reweight_one(txn, hub_slice_cstr(keys[i]), &p,
                                  cfg->bandit_floor_percent / 100.0, now_ms);

@@ -100,15 +100,12 @@ static void check_item(check *c, hub_txn *txn, json_t *out)
 {
     const char *item = json_string_value(json_object_get(out, "item"));
     const char *variant = json_string_value(json_object_get(out, "variant"));
-    hub_slice plan_bytes;
     hub_plan p;
-    uint32_t version;
     hub_buf scratch;
     if (item == NULL)
         return;
     hub_buf_init(&scratch, 1u << 20);
-    if (hub_content_plan(txn, hub_slice_cstr(item), &version, &plan_bytes, &scratch) != 0 ||
-        hub_plan_decode(plan_bytes, &p) != 0)
+    if (hub_content_plan(txn, hub_slice_cstr(item), 0, &scratch, &p, NULL) != 0)
         reject(c, "item", "unknown item %s (not published)", item);
     else if (variant != NULL && hub_plan_find(&p, hub_slice_cstr(variant)) < 0)
         reject(c, "variant", "item has no variant %s", variant);

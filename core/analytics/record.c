@@ -217,17 +217,14 @@ static int event_variant(hub_txn *txn, const hub_event *e, hub_assignment *rec, 
         return rc;
     *has_rec = rc == 0;
     rc = 0;
-    hub_slice plan_bytes;
     hub_plan p;
-    uint32_t version;
     hub_buf scratch;
     hub_buf_init(&scratch, 1u << 20);
     if (e->has_variant)
         v = e->holdout ? (hub_slice){"", 0} : e->variant;
     else if (*has_rec)
         v = (rec->flags & HUB_ASSIGN_HOLDOUT) ? (hub_slice){"", 0} : rec->variant;
-    else if ((rc = hub_content_plan(txn, e->item, &version, &plan_bytes, &scratch)) == 0 &&
-             (rc = hub_plan_decode(plan_bytes, &p)) == 0)
+    else if ((rc = hub_content_plan(txn, e->item, 0, &scratch, &p, NULL)) == 0)
         v = p.v[0].id;
     variant->base = buf;
     variant->len = v.len < HUB_VARIANT_BUF ? v.len : HUB_VARIANT_BUF - 1;
@@ -294,7 +291,7 @@ void hub_exposure_of(const hub_plan *p, const hub_decision *d, hub_slice key, hu
     out->subject = subject;
     out->channel = channel;
     out->holdout = d->variant < 0;
-    out->variant = d->variant >= 0 ? p->v[d->variant].id : (hub_slice){"", 0};
+    out->variant = hub_decision_variant(p, d);
     out->store = d->store;
     out->replace = d->store && d->stored && (d->rec.flags & HUB_ASSIGN_STICKY);
     out->ms = ms;

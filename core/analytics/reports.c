@@ -237,16 +237,13 @@ int hub_report_item(hub_txn *txn, const char *key, int64_t from_ms, int64_t to_m
 {
     report *r = calloc(1, sizeof(*r));
     hub_plan plan, *p = NULL;
-    hub_slice plan_bytes;
     hub_buf scratch;
-    uint32_t version;
     json_t *draft = NULL;
     int any = 0;
     if (r == NULL)
         return HUB_ENOMEM;
     hub_buf_init(&scratch, 1u << 20);
-    if (hub_content_plan(txn, hub_slice_cstr(key), &version, &plan_bytes, &scratch) == 0 &&
-        hub_plan_decode(plan_bytes, &plan) == 0) {
+    if (hub_content_plan(txn, hub_slice_cstr(key), 0, &scratch, &plan, NULL) == 0) {
         p = &plan;
         for (size_t i = 0; i < p->nvariants; i++)
             row_of(r, p->v[i].id); /* plan order, the base first */

@@ -223,12 +223,13 @@ int hub_content_delivery(hub_txn *txn, hub_slice key, hub_slice variant, const c
                          hub_slice channel, hub_delivery_doc *out, hub_error *err);
 
 /*
- * The published version of key and its experiment plan (hub_plan_decode reads it). The plan
- * is borrowed from txn, or from scratch for a head written before plans existed (compiled
- * from the published version). HUB_ENOTFOUND when the item is not published.
+ * The experiment plan of key, decoded into *out: the published version's (draft 0), stored in
+ * its head, or the draft's (draft 1), compiled on the spot. *out borrows from txn or scratch
+ * (keep both until done with it). *version (may be NULL): the published version, 0 for a
+ * draft. HUB_ENOTFOUND when the item is not published (no draft, for draft 1); HUB_EIO.
  */
-int hub_content_plan(hub_txn *txn, hub_slice key, uint32_t *version, hub_slice *plan,
-                     hub_buf *scratch);
+int hub_content_plan(hub_txn *txn, hub_slice key, int draft, hub_buf *scratch, hub_plan *out,
+                     uint32_t *version);
 
 /* ---- changes feed and audit (log.c) ---------------------------------------------------- */
 

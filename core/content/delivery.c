@@ -112,31 +112,50 @@ static int head_plan(hub_slice h, hub_slice *out)
     return 0;
 }
 
-int hub_content_plan(hub_txn *txn, hub_slice key, uint32_t *version, hub_slice *plan,
-                     hub_buf *scratch)
+/* Compiles the plan of a stored document (the draft, or the published version of an old
+ * head) into scratch. */
+static int plan_of_doc(hub_txn *txn, const char *key, int draft, hub_buf *scratch, hub_slice *out)
 {
-    hub_slice h;
-    char k[HUB_ITEM_KEY_MAX + 1];
     json_t *doc = NULL;
-    if (key.len == 0 || key.len > HUB_ITEM_KEY_MAX || memchr(key.base, '\0', key.len) != NULL ||
-        hub_txn_get(txn, HUB_DB_HEADS, key, &h) != 0)
-        return HUB_ENOTFOUND;
-    int rc = head_check(h);
-    if (rc != 0)
-        return rc;
-    *version = hub_be32_get((const unsigned char *)h.base + 2);
-    rc = head_plan(h, plan);
-    if (rc != HUB_ENOTFOUND)
-        return rc;
-    memcpy(k, key.base, key.len);
-    k[key.len] = '\0';
-    rc = hub_content_get_published(txn, k, &doc);
+    int rc =
+        draft ? hub_content_get_draft(txn, key, &doc) : hub_content_get_published(txn, key, &doc);
     hub_buf_reset(scratch);
     if (rc == 0)
         rc = hub_plan_encode(doc, scratch);
     json_decref(doc);
     if (rc == 0)
-        *plan = (hub_slice){scratch->data, scratch->len};
+        *out = (hub_slice){scratch->data, scratch->len};
+    return rc;
+}
+
+int hub_content_plan(hub_txn *txn, hub_slice key, int draft, hub_buf *scratch, hub_plan *out,
+                     uint32_t *version)
+{
+    hub_slice h, bytes;
+    char k[HUB_ITEM_KEY_MAX + 1];
+    uint32_t v = 0;
+    if (key.len == 0 || key.len > HUB_ITEM_KEY_MAX || memchr(key.base, '\0', key.len) != NULL)
+        return HUB_ENOTFOUND;
+    memcpy(k, key.base, key.len);
+    k[key.len] = '\0';
+    int rc = 0;
+    if (draft) {
+        rc = plan_of_doc(txn, k, 1, scratch, &bytes);
+    } else {
+        rc = hub_txn_get(txn, HUB_DB_HEADS, key, &h);
+        if (rc == 0)
+            rc = head_check(h);
+        if (rc == 0) {
+            v = hub_be32_get((const unsigned char *)h.base + 2);
+            rc = head_plan(h, &bytes);
+            if (rc == HUB_ENOTFOUND) /* a head from before plans */
+                rc = plan_of_doc(txn, k, 0, scratch, &bytes);
+        }
+    }
+    if (rc == 0)
+        rc = hub_plan_decode(bytes, out);
+    if (rc == 0 && version != NULL)
+        *version = v;
     return rc;
 }
 
@@ -233,11 +252,6 @@ static int bandit_keep(hub_txn *txn, const char *key, hub_slice plan_bytes)
     if (rc != HUB_ENOTFOUND)
         return rc;
     hub_bandit_equal(&p, w);
-    double total = 0;
-    for (size_t i = 0; i < p.nvariants; i++)
-        total += w[i];
-    for (size_t i = 0; i < p.nvariants; i++)
-        w[i] /= total;
     return hub_bandit_put(txn, hub_slice_cstr(key), &p, w, hub_now_ms());
 }
 

@@ -11,16 +11,14 @@
 
 #include <math.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define AKEY_MAX 511
 
 /* SHA-256 through EVP with the algorithm fetched once and a context kept per thread: the
  * one-shot SHA256() fetches the algorithm on every call, which costs a read with a subject
- * several percent of its time. */
+ * several percent of its time. The parts are fed in turn, so nothing is copied. */
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 static pthread_key_t ctx_key;
@@ -31,42 +29,33 @@ static void sha256_init(void)
     pthread_key_create(&ctx_key, (void (*)(void *))EVP_MD_CTX_free);
 }
 
-static int sha256(const void *data, size_t n, unsigned char out[32])
+static EVP_MD_CTX *thread_ctx(void)
 {
     pthread_once(&sha256_once, sha256_init);
     EVP_MD_CTX *ctx = pthread_getspecific(ctx_key);
     if (ctx == NULL) {
         ctx = EVP_MD_CTX_new();
-        if (ctx == NULL || pthread_setspecific(ctx_key, ctx) != 0) {
+        if (ctx != NULL && pthread_setspecific(ctx_key, ctx) != 0) {
             EVP_MD_CTX_free(ctx);
-            return SHA256(data, n, out) != NULL ? 0 : HUB_ENOMEM;
+            ctx = NULL;
         }
     }
-    unsigned len = 0;
-    if (sha256_md == NULL || EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 ||
-        EVP_DigestUpdate(ctx, data, n) != 1 || EVP_DigestFinal_ex(ctx, out, &len) != 1)
-        return SHA256(data, n, out) != NULL ? 0 : HUB_ENOMEM;
-    return 0;
+    return ctx;
 }
 
-unsigned hub_experiment_bucket(hub_slice key, hub_slice seed, hub_slice subject)
+int hub_experiment_bucket(hub_slice key, hub_slice seed, hub_slice subject, unsigned *out)
 {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    char stack[1024];
-    size_t n = key.len + seed.len + subject.len + 2;
-    char *s = n <= sizeof(stack) ? stack : malloc(n);
-    if (s == NULL)
-        abort(); /* callers bound the parts (key 200, seed 64, subject 256 bytes) */
-    memcpy(s, key.base, key.len);
-    s[key.len] = ':';
-    memcpy(s + key.len + 1, seed.base, seed.len);
-    s[key.len + 1 + seed.len] = ':';
-    memcpy(s + key.len + seed.len + 2, subject.base, subject.len);
-    if (sha256(s, n, md) != 0)
-        abort(); /* out of memory in libcrypto: no bucket to give */
-    if (s != stack)
-        free(s);
-    return (unsigned)(hub_be64_get(md) % HUB_BUCKETS);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    EVP_MD_CTX *ctx = thread_ctx();
+    if (ctx == NULL || sha256_md == NULL || EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 ||
+        EVP_DigestUpdate(ctx, key.base, key.len) != 1 || EVP_DigestUpdate(ctx, ":", 1) != 1 ||
+        EVP_DigestUpdate(ctx, seed.base, seed.len) != 1 || EVP_DigestUpdate(ctx, ":", 1) != 1 ||
+        EVP_DigestUpdate(ctx, subject.base, subject.len) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, &len) != 1 || len != 32)
+        return HUB_ENOMEM;
+    *out = (unsigned)(hub_be64_get(md) % HUB_BUCKETS);
+    return 0;
 }
 
 int hub_experiment_pick(const hub_plan *p, const double *weights, unsigned bucket)
@@ -170,6 +159,18 @@ int hub_segments_split(const char *list, hub_slice *out, size_t max)
         s = comma != NULL ? comma + 1 : NULL;
     }
     return (int)n;
+}
+
+size_t hub_segments_from_json(const json_t *list, hub_slice *out, size_t max)
+{
+    size_t i, n = 0;
+    json_t *s;
+    json_array_foreach(list, i, s)
+    {
+        if (json_is_string(s) && n < max)
+            out[n++] = (hub_slice){json_string_value(s), json_string_length(s)};
+    }
+    return n;
 }
 
 /* ---- assignment records ---------------------------------------------------------------- */
@@ -327,6 +328,11 @@ int hub_bandit_drop(hub_txn *txn, hub_slice key)
 
 /* ---- the decision ---------------------------------------------------------------------- */
 
+hub_slice hub_decision_variant(const hub_plan *p, const hub_decision *d)
+{
+    return d->variant >= 0 ? p->v[d->variant].id : (hub_slice){"", 0};
+}
+
 const char *hub_reason_name(hub_reason r)
 {
     static const char *const names[] = {"requested", "no_subject", "paused", "concluded", "holdout",
@@ -382,8 +388,12 @@ int hub_experiment_decide(hub_txn *txn, const hub_plan *p, hub_slice key, hub_sl
             return decided(out, p->winner >= 0 ? p->winner : 0, HUB_REASON_CONCLUDED);
         return decided(out, 0, HUB_REASON_NO_SUBJECT);
     }
-    out->bucket = (int)hub_experiment_bucket(key, p->seed, subject);
-    int rc = hub_assignment_get(txn, key, subject, &out->rec);
+    unsigned bucket;
+    int rc = hub_experiment_bucket(key, p->seed, subject, &bucket);
+    if (rc != 0)
+        return rc;
+    out->bucket = (int)bucket;
+    rc = hub_assignment_get(txn, key, subject, &out->rec);
     if (rc != 0 && rc != HUB_ENOTFOUND)
         return rc;
     out->stored = rc == 0;

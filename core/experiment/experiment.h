@@ -81,9 +81,9 @@ int hub_plan_find(const hub_plan *p, hub_slice id);
 
 /* ---- bucketing (docs/bucketing.md) ----------------------------------------------------- */
 
-/* bucket = first 8 bytes of SHA-256("<key>:<seed>:<subject>") as a big-endian unsigned
- * 64-bit integer, mod 10000. */
-unsigned hub_experiment_bucket(hub_slice key, hub_slice seed, hub_slice subject);
+/* *out = first 8 bytes of SHA-256("<key>:<seed>:<subject>") as a big-endian unsigned
+ * 64-bit integer, mod 10000. 0, or HUB_ENOMEM when libcrypto cannot allocate its context. */
+int hub_experiment_bucket(hub_slice key, hub_slice seed, hub_slice subject, unsigned *out);
 
 /*
  * The weighted variant for bucket b >= holdout_bp: eligible variants are those without an
@@ -173,5 +173,11 @@ int hub_experiment_decide(hub_txn *txn, const hub_plan *p, hub_slice key, hub_sl
 /* Splits "a,b,c" into at most max slices (empty parts skipped). Returns the count, or -1
  * when there are more than max. */
 int hub_segments_split(const char *list, hub_slice *out, size_t max);
+/* The strings of a JSON array (a recipient's "segments"; borrowed), at most max of them;
+ * other members are skipped. Returns the count. */
+size_t hub_segments_from_json(const json_t *list, hub_slice *out, size_t max);
+
+/* The id of the variant decided (borrowed from the plan); "" when held out. */
+hub_slice hub_decision_variant(const hub_plan *p, const hub_decision *d);
 
 #endif

@@ -88,13 +88,17 @@ static int put_audience(hub_buf *b, json_t *aud)
     return rc;
 }
 
+/* The weights a plan may carry: what decoding accepts (validated items stay within 0..10000). */
+#define WEIGHT_LIMIT 1e9
+
 static int put_variant(hub_buf *b, json_t *v)
 {
     const char *id = json_string_value(json_object_get(v, "id"));
     json_t *aud = json_object_get(v, "audience");
-    int rc = id != NULL ? put_short_str(b, id) : HUB_EINVAL;
+    double w = json_number_value(json_object_get(v, "weight"));
+    int rc = id != NULL && w >= 0 && w <= WEIGHT_LIMIT ? put_short_str(b, id) : HUB_EINVAL;
     if (rc == 0)
-        rc = put_double(b, json_number_value(json_object_get(v, "weight")));
+        rc = put_double(b, w);
     if (rc == 0)
         rc = put_u8(b, aud != NULL);
     if (rc == 0 && aud != NULL)
@@ -193,7 +197,7 @@ static void rd_variant(reader *r, hub_plan_variant *v)
 {
     v->id = rd_bytes(r, rd_u8(r));
     v->weight = rd_double(r);
-    if (!(v->weight >= 0 && v->weight <= 1e9))
+    if (!(v->weight >= 0 && v->weight <= WEIGHT_LIMIT))
         r->bad = 1;
     v->audience = (int)rd_u8(r);
     v->n_any = v->n_all = v->n_none = 0;

@@ -29,28 +29,12 @@ int hub_req_audience(hub_request *r, hub_audience_in *out)
 }
 
 int hub_req_assign(hub_txn *txn, const char *key, int draft, const hub_audience_in *who,
-                   hub_buf *scratch, hub_plan *p, hub_decision *d, hub_error *err)
+                   hub_buf *scratch, hub_plan *p, hub_decision *d, uint32_t *version,
+                   hub_error *err)
 {
-    hub_slice plan_bytes;
-    uint32_t version;
-    int rc;
-    if (draft) {
-        json_t *doc = NULL;
-        rc = hub_content_get_draft(txn, key, &doc);
-        if (rc == HUB_ENOTFOUND)
-            return hub_error_set(err, rc, "no such item");
-        hub_buf_reset(scratch);
-        if (rc == 0)
-            rc = hub_plan_encode(doc, scratch);
-        json_decref(doc);
-        plan_bytes = (hub_slice){scratch->data, scratch->len};
-    } else {
-        rc = hub_content_plan(txn, hub_slice_cstr(key), &version, &plan_bytes, scratch);
-        if (rc == HUB_ENOTFOUND)
-            return hub_error_set(err, rc, "item is not published");
-    }
-    if (rc == 0)
-        rc = hub_plan_decode(plan_bytes, p);
+    int rc = hub_content_plan(txn, hub_slice_cstr(key), draft, scratch, p, version);
+    if (rc == HUB_ENOTFOUND)
+        return hub_error_set(err, rc, draft ? "no such item" : "item is not published");
     if (rc == 0)
         rc = hub_experiment_decide(txn, p, hub_slice_cstr(key), who->subject, who->segs, who->nsegs,
                                    d);

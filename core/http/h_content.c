@@ -42,6 +42,7 @@ typedef struct delivery_query {
     const hub_audience_in *who;
     const hub_plan *plan;
     const hub_decision *dec;
+    uint32_t version; /* the published version, once the plan was read */
 } delivery_query;
 
 /* Adds a header whose value is a slice (hub_req_header wants a C string). */
@@ -253,6 +254,7 @@ static int parse_query(hub_request *r, delivery_query *q)
     q->who = NULL;
     q->plan = NULL;
     q->dec = NULL;
+    q->version = 0;
     q->channel = hub_req_param(r, "channel");
     q->variant = hub_req_param(r, "variant");
     if (q->variant == NULL)
@@ -321,27 +323,24 @@ static int send_assigned(hub_request *r, const delivery_query *q, const hub_deli
 }
 
 /* The answer for a held-out subject of a published item: the base variant's document shows
- * that the item has the channel (and gives its version and Surrogate-Key); the body, with no
+ * that the item has the channel (and gives its Surrogate-Key); the body, with no
  * variant and no fields, is written directly (key and channel are plain names). */
 static int send_holdout(hub_request *r, hub_txn *txn, const delivery_query *q,
                         const hub_decision *dec, hub_error *err)
 {
     hub_delivery_doc base;
-    uint32_t version = 0;
     char body[HUB_ITEM_KEY_MAX + 256], etag[35];
     unsigned char h[16];
     hub_slice key = {q->key, q->key_len};
     int rc = hub_content_delivery(txn, key, (hub_slice){"", 0}, q->locale,
                                   hub_slice_cstr(q->channel), &base, err);
-    if (rc == 0)
-        rc = hub_content_head_version(txn, q->key, &version);
     if (rc != 0)
         return rc;
     int n = snprintf(body, sizeof(body),
                      "{\"key\":\"%s\",\"version\":%u,\"variant\":null,\"experiment_bucket\":%d,"
                      "\"reason\":\"holdout\",\"locale\":null,\"channel\":\"%s\",\"fields\":null,"
                      "\"resolved_from\":null}",
-                     q->key, (unsigned)version, dec->bucket, q->channel);
+                     q->key, (unsigned)q->version, dec->bucket, q->channel);
     if (n < 0 || (size_t)n >= sizeof(body))
         return hub_error_set(err, HUB_ETOOBIG, "the answer does not fit");
     hub_hash128(body, (size_t)n, h);
@@ -370,10 +369,9 @@ static int serve(hub_request *r, hub_txn *txn, delivery_query *q, const hub_audi
     if (q->variant[0] != '\0') {
         snprintf(variant, sizeof(variant), "%s", q->variant);
     } else {
-        rc = hub_req_assign(txn, q->key, q->draft, who, &scratch, &plan, &dec, err);
-        if (rc == 0 && dec.variant >= 0)
-            snprintf(variant, sizeof(variant), "%.*s", (int)plan.v[dec.variant].id.len,
-                     plan.v[dec.variant].id.base);
+        rc = hub_req_assign(txn, q->key, q->draft, who, &scratch, &plan, &dec, &q->version, err);
+        hub_slice v = rc == 0 ? hub_decision_variant(&plan, &dec) : (hub_slice){"", 0};
+        snprintf(variant, sizeof(variant), "%.*s", (int)v.len, v.base);
         q->who = who;
         q->plan = &plan;
         q->dec = rc == 0 ? &dec : NULL;

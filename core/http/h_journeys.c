@@ -128,15 +128,13 @@ static json_t *resolve_step(hub_request *r, hub_txn *txn, const char *jid, json_
     size_t i;
     json_t *c, *out = NULL;
     hub_buf_init(&scratch, 1u << 20);
-    int rc = hub_req_assign(txn, item, 0, who, &scratch, &p, &d, err);
+    int rc = hub_req_assign(txn, item, 0, who, &scratch, &p, &d, &version, err);
     if (rc == HUB_ENOTFOUND)
         hub_error_set(err, rc, "item %s of step %s is not published", item,
                       json_string_value(json_object_get(s, "id")));
     if (rc == 0) {
-        hub_content_head_version(txn, item, &version);
-        if (d.variant >= 0)
-            snprintf(variant, sizeof(variant), "%.*s", (int)p.v[d.variant].id.len,
-                     p.v[d.variant].id.base);
+        hub_slice v = hub_decision_variant(&p, &d);
+        snprintf(variant, sizeof(variant), "%.*s", (int)v.len, v.base);
         out = json_pack("{s:s,s:O,s:s,s:I,s:o,s:o,s:s,s:{},s:[]}", "journey", jid, "step",
                         json_object_get(s, "id"), "item", item, "version", (json_int_t)version,
                         "variant", d.variant >= 0 ? json_string(variant) : json_null(),

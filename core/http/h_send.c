@@ -221,30 +221,26 @@ static json_t *decide(hub_txn *txn, const char *item, const json_t *rcp)
     hub_decision d;
     hub_buf scratch;
     hub_error err;
-    size_t i;
-    json_t *s;
+    hub_exposure x;
     const char *id = json_string_value(json_object_get(rcp, "id"));
     who.subject = hub_slice_cstr(id != NULL ? id : "");
-    json_array_foreach(json_object_get(rcp, "segments"), i, s)
-    {
-        if (json_is_string(s) && who.nsegs < HUB_SEGMENTS_MAX)
-            who.segs[who.nsegs++] = (hub_slice){json_string_value(s), json_string_length(s)};
-    }
+    who.nsegs =
+        hub_segments_from_json(json_object_get(rcp, "segments"), who.segs, HUB_SEGMENTS_MAX);
     hub_buf_init(&scratch, 1u << 20);
     hub_error_init(&err);
     json_t *out = NULL;
-    if (hub_req_assign(txn, item, 0, &who, &scratch, &p, &d, &err) == 0) {
-        hub_slice v = d.variant >= 0 ? p.v[d.variant].id : (hub_slice){"", 0};
+    if (hub_req_assign(txn, item, 0, &who, &scratch, &p, &d, NULL, &err) == 0) {
+        hub_slice v = hub_decision_variant(&p, &d);
         out = json_pack("{s:o,s:b,s:o,s:s}", "variant",
                         d.variant >= 0 ? json_stringn(v.base, v.len) : json_null(), "holdout",
                         d.variant < 0, "experiment_bucket",
                         d.bucket >= 0 ? json_integer(d.bucket) : json_null(), "reason",
                         hub_reason_name(d.reason));
+        /* what the send's transaction records (the channel and the time come then) */
+        hub_exposure_of(&p, &d, hub_slice_cstr(item), who.subject, (hub_slice){"", 0}, 0, &x);
         if (out != NULL && d.bucket >= 0)
-            json_object_set_new(
-                out, "exposure",
-                json_pack("{s:b,s:b}", "store", d.store, "replace",
-                          d.store && d.stored && (d.rec.flags & HUB_ASSIGN_STICKY)));
+            json_object_set_new(out, "exposure",
+                                json_pack("{s:b,s:b}", "store", x.store, "replace", x.replace));
     }
     hub_error_clear(&err);
     hub_buf_free(&scratch);

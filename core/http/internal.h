@@ -236,10 +236,12 @@ typedef struct hub_audience_in {
 int hub_req_audience(hub_request *r, hub_audience_in *out);
 
 /* The decision for key (published, or the draft when draft) for `who`: *p is the plan
- * (borrowing scratch or the transaction), *d the decision. HUB_ENOTFOUND (err says: not
- * published / no such item), HUB_EIO. */
+ * (borrowing scratch or the transaction), *d the decision, *version (may be NULL) the
+ * published version (0 for a draft). HUB_ENOTFOUND (err says: not published / no such
+ * item), HUB_EIO. */
 int hub_req_assign(hub_txn *txn, const char *key, int draft, const hub_audience_in *who,
-                   hub_buf *scratch, hub_plan *p, hub_decision *d, hub_error *err);
+                   hub_buf *scratch, hub_plan *p, hub_decision *d, uint32_t *version,
+                   hub_error *err);
 
 /* Queues the exposure of a decision for recording when it is one (a running test with a
  * subject) that the store does not know yet. */

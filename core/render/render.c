@@ -79,39 +79,22 @@ static int field_error(hub_error *err, int code, const char *field)
 static int choose_variant(hub_txn *txn, const hub_render_request *rq,
                           char out[HUB_VARIANT_ID_MAX + 1], int *holdout)
 {
-    hub_slice segs[64], plan_bytes;
-    size_t nsegs = 0, i;
-    json_t *s, *doc = NULL;
+    hub_slice segs[64];
     hub_buf scratch;
     hub_plan p;
     hub_decision d;
-    uint32_t version;
     const char *id = json_string_value(json_object_get(rq->recipient, "id"));
-    json_array_foreach(json_object_get(rq->recipient, "segments"), i, s)
-    {
-        if (json_is_string(s) && nsegs < 64)
-            segs[nsegs++] = (hub_slice){json_string_value(s), json_string_length(s)};
-    }
-    hub_buf_init(&scratch, 1u << 20);
-    int rc = 0;
-    if (rq->draft) {
-        rc = hub_content_get_draft(txn, rq->item, &doc);
-        if (rc == 0)
-            rc = hub_plan_encode(doc, &scratch);
-        plan_bytes = (hub_slice){scratch.data, scratch.len};
-        json_decref(doc);
-    } else {
-        rc = hub_content_plan(txn, hub_slice_cstr(rq->item), &version, &plan_bytes, &scratch);
-    }
-    if (rc == 0)
-        rc = hub_plan_decode(plan_bytes, &p);
+    size_t nsegs = hub_segments_from_json(json_object_get(rq->recipient, "segments"), segs, 64);
     hub_slice subject = hub_slice_cstr(id != NULL && strlen(id) <= HUB_SUBJECT_MAX ? id : "");
+    hub_buf_init(&scratch, 1u << 20);
+    int rc = hub_content_plan(txn, hub_slice_cstr(rq->item), rq->draft, &scratch, &p, NULL);
     if (rc == 0)
         rc = hub_experiment_decide(txn, &p, hub_slice_cstr(rq->item), subject, segs, nsegs, &d);
     if (rc == 0) {
+        /* held out: the base variant, so a preview still shows something */
+        hub_slice v = d.variant >= 0 ? hub_decision_variant(&p, &d) : p.v[0].id;
         *holdout = d.variant < 0;
-        int v = d.variant < 0 ? 0 : d.variant;
-        snprintf(out, HUB_VARIANT_ID_MAX + 1, "%.*s", (int)p.v[v].id.len, p.v[v].id.base);
+        snprintf(out, HUB_VARIANT_ID_MAX + 1, "%.*s", (int)v.len, v.base);
     }
     hub_buf_free(&scratch);
     return rc;

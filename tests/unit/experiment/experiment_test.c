@@ -334,6 +334,14 @@ static void test_plan_differs(void)
     "segment-006/segment-007/segment-008/segment-009/segment-010/segment-011/segment-012/"         \
     "segment-013/segment-014/segme"
 
+/* The bucket, with the call's success counted as a check (HUB_BUCKETS when it fails). */
+static unsigned bucket_of(hub_slice key, hub_slice seed, hub_slice subject)
+{
+    unsigned b = HUB_BUCKETS;
+    CHECK(hub_experiment_bucket(key, seed, subject, &b) == 0);
+    return b;
+}
+
 static void test_bucket_vectors(void)
 {
     static const struct {
@@ -354,7 +362,7 @@ static void test_bucket_vectors(void)
     };
     CHECK(strlen(LONG_KEY) == 200);
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        unsigned b = hub_experiment_bucket(S(v[i].key), S(v[i].seed), S(v[i].subject));
+        unsigned b = bucket_of(S(v[i].key), S(v[i].seed), S(v[i].subject));
         if (b != v[i].bucket)
             fprintf(stderr, "bucket(%s, %s, %s) = %u, expected %u\n", v[i].key, v[i].seed,
                     v[i].subject, b, v[i].bucket);
@@ -363,16 +371,16 @@ static void test_bucket_vectors(void)
     char big[2001];
     memset(big, 'x', 256);
     big[256] = '\0';
-    CHECK(hub_experiment_bucket(S(LONG_KEY), S("s"), S(big)) == 2173);
+    CHECK(bucket_of(S(LONG_KEY), S("s"), S(big)) == 2173);
     /* past the stack buffer of the implementation (1024 bytes): the heap path */
     memset(big, 'y', 2000);
     big[2000] = '\0';
-    CHECK(hub_experiment_bucket(S("k"), S(""), S(big)) == 6448);
+    CHECK(bucket_of(S("k"), S(""), S(big)) == 6448);
     big[1100] = '\0';
-    CHECK(hub_experiment_bucket(S("k"), S("seed"), S(big)) == 2098);
+    CHECK(bucket_of(S("k"), S("seed"), S(big)) == 2098);
     /* the subject is bytes: a slice with an embedded NUL is hashed as given */
-    CHECK(hub_experiment_bucket(S("k"), S(""), (hub_slice){"ab\0c", 4}) !=
-          hub_experiment_bucket(S("k"), S(""), (hub_slice){"ab", 2}));
+    CHECK(bucket_of(S("k"), S(""), (hub_slice){"ab\0c", 4}) !=
+          bucket_of(S("k"), S(""), (hub_slice){"ab", 2}));
 }
 
 /* ---- the table of docs/bucketing.md ------------------------------------------------------ */
@@ -458,7 +466,7 @@ static int check_row(char *line)
     hub_slice k = {json_string_value(key), json_string_length(key)};
     hub_slice sd = {json_string_value(seed), json_string_length(seed)};
     hub_slice sub = {json_string_value(subject), json_string_length(subject)};
-    unsigned b = hub_experiment_bucket(k, sd, sub);
+    unsigned b = bucket_of(k, sd, sub);
     if (b != (unsigned)strtoul(c[4], NULL, 10))
         fprintf(stderr, "row %s: bucket %u, the doc says %s\n", c[0], b, c[4]);
     CHECK(b == (unsigned)strtoul(c[4], NULL, 10));
@@ -728,7 +736,7 @@ static const char *subject_in(const char *key, const char *seed, const char *pre
     char *out = buf[next++ % 4];
     for (int n = 0; n < 1000000; n++) {
         snprintf(out, 64, "%s-%d", prefix, n);
-        unsigned b = hub_experiment_bucket(S(key), S(seed), S(out));
+        unsigned b = bucket_of(S(key), S(seed), S(out));
         if (b >= lo && b < hi)
             return out;
     }
@@ -768,8 +776,7 @@ static void test_decide_order(void)
     CHECK(d.bucket == -1 && !d.store);
     const char *held = subject_in(key, "", "h", 0, 1000);
     CHECK(decided_as(s, &t.p, key, held, "", &d, "(held out)", HUB_REASON_HOLDOUT));
-    CHECK(d.variant == -1 && d.store &&
-          d.bucket == (int)hub_experiment_bucket(S(key), S(""), S(held)));
+    CHECK(d.variant == -1 && d.store && d.bucket == (int)bucket_of(S(key), S(""), S(held)));
     /* holdout comes before audiences for a running test with a subject */
     CHECK(decided_as(s, &t.p, key, held, "segment/vip", &d, "(held out)", HUB_REASON_HOLDOUT));
     const char *in_a = subject_in(key, "", "a", 1000, 5500);
@@ -1129,7 +1136,7 @@ static void test_distribution(void)
     char sub[32];
     for (int i = 0; i < N; i++) {
         snprintf(sub, sizeof(sub), "user-%d", i);
-        unsigned b = hub_experiment_bucket(S("exp/dist"), t.p.seed, S(sub));
+        unsigned b = bucket_of(S("exp/dist"), t.p.seed, S(sub));
         obs[b < t.p.holdout_bp ? 0 : 1 + hub_experiment_pick(&t.p, NULL, b)]++;
     }
     const double share[4] = {0.10, 0.90 * 0.2, 0.90 * 0.3, 0.90 * 0.5};
@@ -1149,7 +1156,7 @@ static void test_distribution(void)
     unsigned o3[3] = {0, 0, 0};
     for (int i = 0; i < N; i++) {
         snprintf(sub, sizeof(sub), "%d@example.org", i);
-        o3[hub_experiment_pick(&t.p, NULL, hub_experiment_bucket(S("exp/d2"), S(""), S(sub)))]++;
+        o3[hub_experiment_pick(&t.p, NULL, bucket_of(S("exp/d2"), S(""), S(sub)))]++;
     }
     const double s3[3] = {0.2, 0.3, 0.5};
     CHECK(chi_square(o3, s3, 3, N) < 13.816); /* 2 df, p = 0.001 */
@@ -1157,7 +1164,7 @@ static void test_distribution(void)
     unsigned dec[10] = {0};
     for (int i = 0; i < N; i++) {
         snprintf(sub, sizeof(sub), "d-%d", i);
-        dec[hub_experiment_bucket(S("exp/d3"), S("x"), S(sub)) / 1000]++;
+        dec[bucket_of(S("exp/d3"), S("x"), S(sub)) / 1000]++;
     }
     const double s10[10] = {0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1};
     CHECK(chi_square(dec, s10, 10, N) < 27.877); /* 9 df, p = 0.001 */
