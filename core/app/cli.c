@@ -1,7 +1,7 @@
 /*
  * app/cli.c: the command line of API.md "Command line": serve, token create, import, backup,
- * --help, --version. Exit codes: 0 success, 1 runtime failure, 2 bad usage; every error is
- * one line on stderr.
+ * render, xliff export and import, --help, --version. Exit codes: 0 success, 1 runtime failure, 2
+ * bad usage; every error is one line on stderr.
  *
  * serve starts in order (store, writer, HTTP) and stops in reverse: SIGTERM and SIGINT are
  * blocked before any thread exists, so every thread inherits the mask and only the main
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "translation/translation.h"
 
 #define HUB_VERSION_STRING "0.1.0"
 #define THREADS_MAX        256
@@ -33,6 +34,9 @@ static const char usage_text[] =
     "                 [--now RFC3339]\n"
     "                 [--config FILE]\n"
     "  omnihub backup --data DIR OUT\n"
+    "  omnihub xliff export --data DIR --locale L [--source L] [--tag TERM]\n"
+    "                       [--format xliff2|xliff12] [--out FILE] [--config FILE]\n"
+    "  omnihub xliff import --data DIR [--config FILE] FILE\n"
     "  omnihub --help | --version\n"
     "Exit codes: 0 success, 1 runtime failure, 2 bad usage.\n";
 
@@ -606,6 +610,161 @@ static int cmd_render(int argc, char **argv)
     return code;
 }
 
+/* ---- xliff ------------------------------------------------------------------------------ */
+
+typedef struct xliff_opts {
+    const char *data, *locale, *source, *tag, *format, *out, *config;
+} xliff_opts;
+
+static int xliff_export_run(const xliff_opts *o, const hub_renderer *renderer, hub_store *store)
+{
+    char locale[HUB_LOCALE_TAG_MAX], source[HUB_LOCALE_TAG_MAX] = "";
+    hub_tr_export_request rq = {NULL, locale, o->tag, hub_translation_format(o->format), NULL};
+    hub_txn *txn = NULL;
+    hub_buf out;
+    hub_error err;
+    size_t n = 0;
+    hub_error_init(&err);
+    hub_buf_init(&out, HUB_TR_EXPORT_MAX);
+    int rc = hub_locale_canonicalize(o->locale, strlen(o->locale), locale, &err);
+    if (rc == 0 && o->source != NULL) {
+        rc = hub_locale_canonicalize(o->source, strlen(o->source), source, &err);
+        rq.source = source;
+    }
+    if (rc == 0 && (rc = hub_store_read(store, &txn)) == 0) {
+        rc = hub_translation_export(txn, renderer, &rq, &out, &n, &err);
+        hub_txn_end(txn);
+    }
+    if (rc == HUB_ETOOBIG)
+        hub_error_set(&err, rc, "the export is over 12 MiB: narrow it with --tag");
+    FILE *f = rc != 0 || o->out == NULL ? stdout : fopen(o->out, "wb");
+    int code = rc != 0 ? fail(&err, rc) : 0;
+    if (code == 0 && f == NULL) {
+        fprintf(stderr, "omnihub: cannot write %s\n", o->out);
+        code = 1;
+    } else if (code == 0 && (fwrite(out.data, 1, out.len, f) != out.len || fflush(f) != 0)) {
+        fprintf(stderr, "omnihub: cannot write the document\n");
+        code = 1;
+    }
+    if (code == 0)
+        fprintf(stderr, "omnihub: %zu unit%s to translate\n", n, n == 1 ? "" : "s");
+    if (f != NULL && f != stdout)
+        fclose(f);
+    hub_buf_free(&out);
+    hub_error_clear(&err);
+    return code;
+}
+
+typedef struct xliff_import_ctx {
+    const hub_renderer *renderer;
+    hub_xliff_doc *doc;
+    json_t *report;
+    hub_error err;
+} xliff_import_ctx;
+
+static int xliff_import_fn(hub_txn *txn, void *arg)
+{
+    xliff_import_ctx *x = arg;
+    hub_content_ctx cx = {hub_renderer_schemas(x->renderer), NULL, hub_render_publish_check,
+                          (void *)x->renderer, NULL};
+    return hub_translation_import(txn, &cx, x->renderer, x->doc, &x->report, &x->err);
+}
+
+/* Reads the whole file (at most HUB_XLIFF_MAX_INPUT bytes) into b. */
+static int read_file(const char *path, hub_buf *b)
+{
+    char chunk[65536];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    int rc = f == NULL ? HUB_EIO : 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = hub_buf_append(b, chunk, n);
+    if (f != NULL && ferror(f))
+        rc = HUB_EIO;
+    if (f != NULL)
+        fclose(f);
+    return rc;
+}
+
+static int xliff_import_run(const char *path, const hub_renderer *renderer, hub_store *store)
+{
+    hub_xliff_doc doc = {0};
+    xliff_import_ctx x = {.renderer = renderer, .doc = &doc};
+    hub_buf in;
+    size_t i;
+    json_t *e;
+    hub_buf_init(&in, HUB_XLIFF_MAX_INPUT);
+    hub_error_init(&x.err);
+    int rc = read_file(path, &in);
+    if (rc != 0)
+        hub_error_set(&x.err, rc, "%s: %s", path,
+                      rc == HUB_ETOOBIG ? "larger than 16 MiB" : "cannot read it");
+    if (rc == 0)
+        rc = hub_xliff_parse(in.data, in.len, &doc, &x.err);
+    if (rc == 0)
+        rc = hub_store_write(store, xliff_import_fn, &x);
+    int code = rc != 0 ? fail(&x.err, rc) : 0;
+    if (rc == 0) {
+        json_dumpf(x.report, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+        json_array_foreach(json_object_get(x.report, "rejected"), i, e)
+        {
+            fprintf(stderr, "omnihub: %s %s: %s: %s\n",
+                    json_string_value(json_object_get(e, "item")),
+                    json_string_value(json_object_get(e, "unit")),
+                    json_string_value(json_object_get(e, "reason")),
+                    json_string_value(json_object_get(e, "detail")));
+            code = 1;
+        }
+    }
+    json_decref(x.report);
+    hub_xliff_doc_free(&doc);
+    hub_buf_free(&in);
+    hub_error_clear(&x.err);
+    return code;
+}
+
+static int cmd_xliff(int argc, char **argv)
+{
+    xliff_opts o = {0};
+    const opt opts[] = {{"data", &o.data},     {"locale", &o.locale}, {"source", &o.source},
+                        {"tag", &o.tag},       {"format", &o.format}, {"out", &o.out},
+                        {"config", &o.config}, {NULL, NULL}};
+    char *pos[2];
+    args a = {.opts = opts, .pos = pos, .maxpos = 2};
+    hub_config cfg;
+    hub_channels ch = {0};
+    hub_store *store = NULL;
+    int code = parse_args(argc, argv, &a), export = a.npos > 0 && strcmp(pos[0], "export") == 0;
+    if (code != 0 || a.help) {
+        if (a.help)
+            fputs(usage_text, stdout);
+        return code;
+    }
+    if (a.npos == 0 || (!export && strcmp(pos[0], "import") != 0))
+        return usage("xliff needs export or import");
+    if (o.data == NULL || (export && (o.locale == NULL || a.npos != 1)))
+        return usage("xliff export needs --data DIR and --locale L");
+    if (!export && a.npos != 2)
+        return usage("xliff import needs --data DIR and one FILE");
+    if (hub_translation_format(o.format) == 0)
+        return usage("--format must be xliff2 or xliff12");
+    hub_config_defaults(&cfg);
+    code = load_config(o.config, &cfg);
+    if (code == 0)
+        code = open_channels(&cfg, o.data, &ch);
+    if (code == 0 && open_store(&store, o.data, 0, export) != 0)
+        code = 1;
+    if (code == 0 && export)
+        code = xliff_export_run(&o, ch.renderer, store);
+    else if (code == 0)
+        code = xliff_import_run(pos[1], ch.renderer, store);
+    hub_store_close(store);
+    hub_channels_close(&ch);
+    hub_config_free(&cfg);
+    return code;
+}
+
 int hub_cli_main(int argc, char **argv)
 {
     if (argc < 2)
@@ -631,5 +790,7 @@ int hub_cli_main(int argc, char **argv)
         return cmd_backup(argc - 2, argv + 2);
     if (strcmp(cmd, "render") == 0)
         return cmd_render(argc - 2, argv + 2);
+    if (strcmp(cmd, "xliff") == 0)
+        return cmd_xliff(argc - 2, argv + 2);
     return usage("unknown command '%.100s'", cmd);
 }

@@ -318,6 +318,21 @@ int hub_buf_append_html(hub_buf *b, const char *s, size_t n, int quotes)
 
 /* ---- strings --------------------------------------------------------------------------- */
 
+int hub_array_grow(void **v, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : first;
+    if (ncap < *cap || ncap > SIZE_MAX / size)
+        return HUB_ENOMEM;
+    void *nv = realloc(*v, ncap * size);
+    if (nv == NULL)
+        return HUB_ENOMEM;
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
 char *hub_strdup(const char *s)
 {
     return hub_strndup(s, strlen(s));

@@ -125,6 +125,10 @@ const char *hub_html_entity(char c, int quotes);
 int hub_buf_append_html(hub_buf *b, const char *s, size_t n, int quotes);
 
 /* strdup / strndup that return NULL only on allocation failure. */
+/* Makes room for one more element in a malloc'd array *v of *cap elements of `size` bytes
+ * holding n: doubles *cap (from `first`) when n == *cap. 0 or HUB_ENOMEM (*v unchanged). */
+int hub_array_grow(void **v, size_t *cap, size_t n, size_t size, size_t first);
+
 char *hub_strdup(const char *s);
 char *hub_strndup(const char *s, size_t n);
 

@@ -406,6 +406,8 @@ int hub_content_delete(hub_txn *txn, const hub_content_ctx *cx, const char *key,
         rc = delete_versions(txn, key);
     if (rc == 0)
         rc = hub_assignment_drop_item(txn, hub_slice_cstr(key));
+    if (rc == 0) /* the item's translation records (core/translation) go with it */
+        rc = hub_txn_del_prefix(txn, HUB_DB_TRANSLATIONS, (hub_slice){key, strlen(key) + 1});
     if (rc == 0)
         rc = hub_content_index_update(txn, key, draft, pub, NULL, NULL);
     if (rc == 0)

@@ -226,24 +226,6 @@ int hub_assignment_put(hub_txn *txn, hub_slice key, hub_slice subject, const hub
                        (hub_slice){(char *)v, 12 + a->variant.len + a->channel.len});
 }
 
-/* Deletes every key of db that starts with prefix. */
-static int drop_prefix(hub_txn *txn, hub_db db, hub_slice prefix)
-{
-    hub_cursor *c;
-    hub_slice k, v;
-    int rc = hub_cursor_open(txn, db, &c);
-    if (rc != 0)
-        return rc;
-    rc = hub_cursor_seek(c, prefix, &k, &v);
-    while (rc == 0 && k.len >= prefix.len && memcmp(k.base, prefix.base, prefix.len) == 0) {
-        rc = hub_cursor_del(c);
-        if (rc == 0)
-            rc = hub_cursor_seek(c, prefix, &k, &v);
-    }
-    hub_cursor_close(c);
-    return rc == HUB_ENOTFOUND ? 0 : rc;
-}
-
 int hub_assignment_drop_item(hub_txn *txn, hub_slice key)
 {
     char k[AKEY_MAX];
@@ -251,7 +233,7 @@ int hub_assignment_drop_item(hub_txn *txn, hub_slice key)
         return HUB_EINVAL;
     memcpy(k, key.base, key.len);
     k[key.len] = '\0';
-    return drop_prefix(txn, HUB_DB_ASSIGNMENTS, (hub_slice){k, key.len + 1});
+    return hub_txn_del_prefix(txn, HUB_DB_ASSIGNMENTS, (hub_slice){k, key.len + 1});
 }
 
 /* ---- bandit weights -------------------------------------------------------------------- */

@@ -87,7 +87,8 @@ struct hub_request {
     hub_error err;    /* why it failed */
     uint32_t version; /* scratch for handlers */
     int created;      /* scratch for handlers */
-    void *scratch;    /* scratch for handlers, freed with free() */
+    void *scratch;    /* scratch for handlers, freed with scratch_free, else free() */
+    void (*scratch_free)(void *);
 
     /* Private to server.c and request.c. */
     void *guard_;                   /* lives in the h2o request's pool; clears r->req */
@@ -121,6 +122,9 @@ int hub_req_limit(hub_request *r, size_t *out);
  * itself and returns -1; 0 on success.
  */
 int hub_req_read_json(hub_request *r, int require_object, int allow_merge_patch);
+/* 1 when the request's Content-Type is one of types (NULL-terminated; parameters other than
+ * charset=utf-8 do not match). */
+int hub_req_content_type_in(const hub_request *r, const char *const *types);
 
 /* Copies the value of request header `name` (lower case) into out: 1, 0 when absent, -1 when
  * it does not fit in cap bytes with its NUL. */
@@ -220,6 +224,7 @@ void hub_h_items(hub_request *r);
 void hub_h_content(hub_request *r);
 void hub_h_events(hub_request *r);
 void hub_h_reports(hub_request *r);
+void hub_h_translations(hub_request *r);
 
 /* ---- variant assignment for one recipient (h_assign.c) ---------------------------------- */
 

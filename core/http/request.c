@@ -202,7 +202,10 @@ static void req_free(hub_request *r)
     json_decref(r->body);
     json_decref(r->result);
     hub_error_clear(&r->err);
-    free(r->scratch);
+    if (r->scratch_free != NULL)
+        r->scratch_free(r->scratch);
+    else
+        free(r->scratch);
     free(r);
 }
 
@@ -378,6 +381,16 @@ static int media_type_is(h2o_iovec_t v, const char *type)
     size_t rest = (size_t)(end - p);
     return (rest == 13 && strncasecmp(p, "charset=utf-8", 13) == 0) ||
            (rest == 15 && strncasecmp(p, "charset=\"utf-8\"", 15) == 0);
+}
+
+int hub_req_content_type_in(const hub_request *r, const char *const *types)
+{
+    ssize_t i = h2o_find_header(&r->req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    for (size_t k = 0; i >= 0 && types[k] != NULL; k++) {
+        if (media_type_is(r->req->headers.entries[i].value, types[k]))
+            return 1;
+    }
+    return 0;
 }
 
 int hub_req_read_json(hub_request *r, int require_object, int allow_merge_patch)

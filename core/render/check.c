@@ -279,3 +279,17 @@ int hub_render_publish_check(void *ctx, hub_txn *txn, const char *key, json_t *i
         return rc;
     return out->count + out->dropped > before ? HUB_EINVAL : 0;
 }
+
+int hub_render_check_locale(const hub_renderer *r, hub_txn *txn, const char *key, json_t *item,
+                            const char *locale, const char *channel, hub_problems *out)
+{
+    const render_channel *rch = render_channel_find(r, channel);
+    check c = {r, txn, key, item, out, hub_render_cache_new(64), json_object(), NULL};
+    size_t nv = json_array_size(json_object_get(item, "variants"));
+    int rc = c.cache == NULL || c.seen == NULL ? HUB_ENOMEM : rch == NULL ? HUB_ENOTFOUND : 0;
+    for (size_t vi = 0; rc == 0 && vi < nv; vi++)
+        rc = check_one(&c, rch, (long)vi, locale);
+    hub_render_cache_free(c.cache);
+    json_decref(c.seen);
+    return rc;
+}

@@ -41,6 +41,14 @@ const hub_plugins *hub_renderer_plugins(const hub_renderer *r);
 int hub_render_publish_check(void *ctx, hub_txn *txn, const char *key, json_t *item,
                              hub_problems *out, json_t *warnings);
 
+/*
+ * The publish check narrowed to one locale and one channel, for every variant: the problems
+ * it finds are appended to out (the same paths and messages as hub_render_publish_check).
+ * 0 when it could check, whatever it found; HUB_ENOTFOUND for a channel no plugin serves.
+ */
+int hub_render_check_locale(const hub_renderer *r, hub_txn *txn, const char *key, json_t *item,
+                            const char *locale, const char *channel, hub_problems *out);
+
 /* A per-thread cache of compiled templates holding at most max_entries (0: 4096). */
 hub_render_cache *hub_render_cache_new(size_t max_entries);
 void hub_render_cache_free(hub_render_cache *c);

@@ -28,11 +28,12 @@
 #define MAX_KEY             511u
 
 static const char *const db_names[HUB_DB_COUNT] = {
-    "meta",        "tokens",   "token_names", "locales",    "terms",      "drafts",
-    "heads",       "versions", "delivery",    "tag_items",  "changes",    "audit",
-    "audit_key",   "journeys", "jobs",        "job_bodies", "job_due",    "job_status",
-    "idempotency", "inbox",    "inbox_ids",   "webhooks",   "schedule",   "schedule_keys",
-    "assignments", "bandit",   "counters",    "touch",      "touch_time", "conversions",
+    "meta",         "tokens",   "token_names", "locales",    "terms",      "drafts",
+    "heads",        "versions", "delivery",    "tag_items",  "changes",    "audit",
+    "audit_key",    "journeys", "jobs",        "job_bodies", "job_due",    "job_status",
+    "idempotency",  "inbox",    "inbox_ids",   "webhooks",   "schedule",   "schedule_keys",
+    "assignments",  "bandit",   "counters",    "touch",      "touch_time", "conversions",
+    "translations",
 };
 _Static_assert(sizeof(db_names) / sizeof(db_names[0]) == HUB_DB_COUNT, "a database has no name");
 
@@ -63,6 +64,7 @@ struct hub_store {
     MDB_env *env;
     MDB_dbi dbi[HUB_DB_COUNT];
     int read_only;
+    int absent[HUB_DB_COUNT]; /* read only: databases an older store does not have yet */
     uint64_t id;
     hub_store *live_next;
     pthread_mutex_t pool_mu; /* slots lists */
@@ -378,6 +380,10 @@ static int open_dbs(hub_store *s, hub_error *err)
         return hub_error_set(err, HUB_EIO, "store: begin: %s", mdb_strerror(rc));
     for (int i = 0; i < HUB_DB_COUNT; i++) {
         rc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
+        if (rc == MDB_NOTFOUND && s->read_only) {
+            s->absent[i] = 1; /* an older store, read only: the database reads as empty */
+            continue;
+        }
         if (rc != 0) {
             mdb_txn_abort(txn);
             return hub_error_set(err, HUB_EIO, "store: database %s: %s", db_names[i],
@@ -600,6 +606,8 @@ int hub_txn_get(hub_txn *t, hub_db db, hub_slice key, hub_slice *out)
         return HUB_EINVAL;
     if (!key_ok(key))
         return HUB_ENOTFOUND; /* such a key cannot have been stored */
+    if (t->s->absent[db])
+        return HUB_ENOTFOUND;
     MDB_val k = to_val(key), v;
     int rc = mdb_get(t->txn, t->s->dbi[db], &k, &v);
     if (rc != 0)
@@ -667,9 +675,27 @@ int hub_txn_next_seq(hub_txn *t, const char *counter, uint64_t *out)
 size_t hub_txn_count(hub_txn *t, hub_db db)
 {
     MDB_stat st;
-    if (!txn_usable(t, db) || mdb_stat(t->txn, t->s->dbi[db], &st) != 0)
+    if (!txn_usable(t, db) || t->s->absent[db] || mdb_stat(t->txn, t->s->dbi[db], &st) != 0)
         return 0;
     return st.ms_entries;
+}
+
+/* Deletes every key of db that starts with prefix. */
+int hub_txn_del_prefix(hub_txn *t, hub_db db, hub_slice prefix)
+{
+    hub_cursor *c;
+    hub_slice k, v;
+    int rc = hub_cursor_open(t, db, &c);
+    if (rc != 0)
+        return rc;
+    rc = hub_cursor_seek(c, prefix, &k, &v);
+    while (rc == 0 && k.len >= prefix.len && memcmp(k.base, prefix.base, prefix.len) == 0) {
+        rc = hub_cursor_del(c);
+        if (rc == 0)
+            rc = hub_cursor_seek(c, prefix, &k, &v);
+    }
+    hub_cursor_close(c);
+    return rc == HUB_ENOTFOUND ? 0 : rc;
 }
 
 /* ---- cursors --------------------------------------------------------------------------- */
@@ -682,7 +708,7 @@ int hub_cursor_open(hub_txn *t, hub_db db, hub_cursor **out)
     hub_cursor *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return HUB_ENOMEM;
-    int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c->mc);
+    int rc = t->s->absent[db] ? 0 : mdb_cursor_open(t->txn, t->s->dbi[db], &c->mc);
     if (rc != 0) {
         free(c);
         return hub_store_xlate_(rc);
@@ -714,8 +740,10 @@ void hub_cursor_close(hub_cursor *c)
 static int cursor_get(hub_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op, hub_slice *out_key,
                       hub_slice *out_val)
 {
-    if (c == NULL || c->mc == NULL)
+    if (c == NULL || c->t == NULL)
         return HUB_EINVAL;
+    if (c->mc == NULL)
+        return HUB_ENOTFOUND; /* a database an older store does not have */
     int rc = mdb_cursor_get(c->mc, k, v, op);
     if (rc != 0)
         return hub_store_xlate_(rc);

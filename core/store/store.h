@@ -57,6 +57,8 @@ typedef enum hub_db {
     HUB_DB_TOUCH,         /* subject \0 be64 ms, be64 seq -> touchpoint (analytics)         */
     HUB_DB_TOUCH_TIME,    /* be64 ms, be64 seq -> subject (analytics: retention)             */
     HUB_DB_CONVERSIONS,   /* action \0 be64 ms, be64 seq -> conversion (analytics)          */
+    HUB_DB_TRANSLATIONS,  /* item \0 variant \0 locale \0 channel \0 field -> the source it
+                             was translated from (translation)                                */
     HUB_DB_COUNT
 } hub_db;
 
@@ -95,6 +97,8 @@ int hub_txn_get(hub_txn *t, hub_db db, hub_slice key, hub_slice *out);
 int hub_txn_put(hub_txn *t, hub_db db, hub_slice key, hub_slice val);
 /* 0, or HUB_ENOTFOUND when the key was not there. */
 int hub_txn_del(hub_txn *t, hub_db db, hub_slice key);
+/* Deletes every key of db that starts with prefix (write transactions). */
+int hub_txn_del_prefix(hub_txn *t, hub_db db, hub_slice prefix);
 /* Next value of a named 64-bit counter in HUB_DB_META (starts at 1). Write txns only. */
 int hub_txn_next_seq(hub_txn *t, const char *counter, uint64_t *out);
 /* Entries in a database (from its stat). */

@@ -1,7 +1,8 @@
 /*
  * Shared by the files of the xml module only (not part of its API): parsing an HTML input
- * with the checks both public functions make, a tree walk that does not recurse, and the URL
- * scheme check.
+ * with the checks both public functions make, a tree walk that does not recurse, the URL
+ * scheme check, and what the XLIFF writer (xliff.c), parser (xliff_parse.c) and reader
+ * (xliff_read.c) share.
  */
 #ifndef HUB_XML_INTERNAL_H
 #define HUB_XML_INTERNAL_H
@@ -40,5 +41,23 @@ int xml_attr_text(const xmlAttr *a, hub_buf *b);
 
 /* 1 when a URL may be kept: no scheme, or http, https, mailto, tel (see xml.h). */
 int xml_url_allowed(const char *v, size_t len);
+
+/* ---- XLIFF ---- */
+
+#define XML_XLIFF_NS_20 "urn:oasis:names:tc:xliff:document:2.0"
+#define XML_XLIFF_NS_12 "urn:oasis:names:tc:xliff:document:1.2"
+
+/* Makes a message one line of valid UTF-8 in place: control characters become spaces, bytes
+ * that are not UTF-8 (a sequence cut by truncation) become '?', trailing spaces go. */
+void xml_clean_message(char *m);
+
+/*
+ * Parses an XLIFF input with the guards xliff_parse.c describes. On success *out is a new
+ * document (xmlFreeDoc it); on failure err says why (codes as hub_xliff_parse).
+ */
+int xml_xliff_parse_tree(const char *data, size_t len, xmlDoc **out, hub_error *err);
+
+/* Sets *dup to an id two of the units share (borrowed from units), or NULL. 0 or ENOMEM. */
+int xml_duplicate_unit(const hub_xliff_unit *units, size_t n, const char **dup);
 
 #endif

@@ -31,9 +31,13 @@ enum { F_TITLE, F_BODY, F_IMAGE, F_DEEP_LINK, F_DATA, NFIELDS };
 /* ---- the field schema ---------------------------------------------------------------------- */
 
 static const hub_plugin_field f_title =
-    KIT_FIELD(HUB_FIELD_TEXT, "title", 1, 500, "the notification's title");
+    KIT_FIELD(HUB_FIELD_TEXT, "title", 1, 500,
+              "the notification's title; with the body, each APNs and FCM payload must fit "
+              "in 4096 bytes");
 static const hub_plugin_field f_body =
-    KIT_FIELD(HUB_FIELD_TEXT, "body", 1, 4000, "the notification's text");
+    KIT_FIELD(HUB_FIELD_TEXT, "body", 1, 4000,
+              "the notification's text; with the title, each APNs and FCM payload must fit "
+              "in 4096 bytes");
 static const hub_plugin_field f_image =
     KIT_FIELD(HUB_FIELD_URL, "image", 0, 2048, "an https:// image shown with the notification");
 static const hub_plugin_field f_deep_link =

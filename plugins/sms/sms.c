@@ -108,6 +108,18 @@ static int sms_create(const hub_plugin_create_in *in, void **state, char *err, s
 {
     sms_state *st = NULL;
     int rc = sms_config_parse(in->host, in->config, &st, err, errcap);
+    if (rc == 0) { /* translators and editors read the limit in the field's description */
+        snprintf(st->text_description, sizeof(st->text_description),
+                 "the message text: GSM-7 (160 characters, 153 per segment when split) when "
+                 "every character allows it, else UCS-2 (70, 67 per segment); at most %u "
+                 "segments",
+                 st->max_segments);
+        st->text_field = text_field;
+        st->text_field.description = st->text_description;
+        st->field_list[0] = &st->text_field;
+        st->schema = schema;
+        st->schema.fields = st->field_list;
+    }
     *state = st;
     return rc;
 }
@@ -119,8 +131,8 @@ static void sms_free(void *state)
 
 static const hub_plugin_schema *sms_fields(void *state)
 {
-    (void)state;
-    return &schema;
+    const sms_state *st = state;
+    return st != NULL ? &st->schema : &schema;
 }
 
 /* ---- counting, warnings, problems --------------------------------------------------------- */

@@ -33,6 +33,11 @@ typedef struct sms_state {
     size_t body_len;
     int body_json; /* the template looks like JSON: string variables are JSON-escaped */
     uint32_t timeout_ms;
+    /* the field schema, whose description states this configuration's segment limit */
+    char text_description[200];
+    hub_plugin_field text_field;
+    const hub_plugin_field *field_list[1];
+    hub_plugin_schema schema;
 } sms_state;
 
 /*
