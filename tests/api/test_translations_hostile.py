@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from helpers import Hub, healthy, seed, uniq
+from helpers import Hub, healthy, raw_request, seed, uniq
 
 NS2 = "urn:oasis:names:tc:xliff:document:2.0"
 NS12 = "urn:oasis:names:tc:xliff:document:1.2"
@@ -239,8 +239,6 @@ def cases():
     c["not_xliff"] = (lambda e: b"<html><body><p>hello</p></body></html>", (422,), r"html")
     c["empty_xliff"] = (lambda e: b"<xliff/>", (422,), r"xliff|namespace")
     c["whitespace_only"] = (lambda e: b"   \n  ", (400,), r"line|empty|[Dd]ocument")
-    c["over_the_body_limit"] = (
-        lambda e: doc20(e, unit20("control.web.title", "x" * (MAX_BODY + 10))), (413,), r".")
     c["code_flood"] = (
         lambda e: doc20(e, unit20("control.email.subject", '<ph id="1"/>' * 150000,
                                   source='Hi <ph id="1"/>')),
@@ -263,7 +261,7 @@ CASES = cases()
 def test_hostile_document(env, name):
     build, statuses, detail_re = CASES[name]
     body = build(env)
-    assert len(body) <= MAX_BODY or name == "over_the_body_limit", (name, len(body))
+    assert len(body) <= MAX_BODY, (name, len(body))
     r, took = post(env, body)
     assert r.status_code in statuses, "%s: %d %s" % (name, r.status_code, r.text[:600])
     if r.status_code != 200:
@@ -281,6 +279,22 @@ def test_hostile_document(env, name):
     assert env.hub.server.alive()
     if "http" in name or "entit" in name or "xinclude" in name or "dtd" in name:
         assert env.connected() == [], "%s: the server fetched from the listener" % name
+
+
+def test_over_the_body_limit_is_413(env):
+    """A body over max_body_bytes is refused with 413 before it is read. Sent on a raw socket:
+    the server answers and closes while the client is still sending, which an HTTP client
+    library reports as a reset instead of the answer."""
+    body = doc20(env, unit20("control.web.title", "x" * (MAX_BODY + 10)))
+    t = time.monotonic()
+    (status, headers, payload), _ = raw_request(
+        env.hub.port, "POST", "/v1/translations/import",
+        [("Authorization", "Bearer " + env.hub.tokens["editor"]), ("Content-Type", XLIFF),
+         ("Content-Length", str(len(body)))], body, timeout=10.0)
+    assert status == 413, (status, payload[:300])
+    assert headers.get("content-type", "").startswith("application/problem+json")
+    assert time.monotonic() - t < LIMIT
+    assert healthy(env.hub.base) and env.hub.server.alive()
 
 
 def test_xinclude_unit_is_invalid_and_the_rest_imports(env):
