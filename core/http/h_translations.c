@@ -70,7 +70,7 @@ static void export_xliff(hub_request *r)
     hub_txn_end(txn);
     snprintf(units, sizeof(units), "%zu", n);
     if (rc == HUB_ETOOBIG) {
-        hub_req_send_problem(r, 413, "the export is over 12 MiB: narrow it with tag=", NULL);
+        hub_req_send_problem(r, 422, "the export is over 12 MiB: narrow it with tag=", NULL);
     } else if (rc != 0) {
         hub_req_send_error(r, &err);
     } else {
@@ -125,9 +125,10 @@ static void import_done(hub_request *r)
             hub_buf_append_jptr(&path, json_string_value(json_object_get(e, "item")));
             hub_buf_append_byte(&path, '/');
             hub_buf_append_jptr(&path, json_string_value(json_object_get(e, "unit")));
+            const char *detail = json_string_value(json_object_get(e, "detail"));
             hub_problems_add(&p, path.data, "%s: %s",
                              json_string_value(json_object_get(e, "reason")),
-                             json_string_value(json_object_get(e, "detail")));
+                             detail != NULL ? detail : "");
         }
         hub_buf_free(&path);
         hub_req_send_problem(r, 422, "no unit was imported", &p);

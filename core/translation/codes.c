@@ -231,9 +231,9 @@ int tr_split(const char *s, size_t len, int html, tr_parts *out)
         int liquid = s[i] == '{' && i + 1 < len && (s[i + 1] == '{' || s[i + 1] == '%');
         if (liquid)
             e = liquid_end(s, i, len);
-        else if (html && !raw && s[i] == '<')
+        else if (html && s[i] == '<') /* raw keeps Liquid as text, not HTML */
             e = html_end(s, i, len);
-        if (e == 0 || (raw && !liquid_is(s, i, e, "endraw"))) {
+        if (e == 0 || (raw && liquid && !liquid_is(s, i, e, "endraw"))) {
             i++;
             continue;
         }
@@ -362,6 +362,36 @@ static int same_codes(const tr_parts *src, const tr_parts *got, char *why, size_
     return rc;
 }
 
+/* How many '<' in the text parts could start markup (a letter, '/', '!' or '?' follows) but
+ * are no complete tag; *first: the first of them. */
+static size_t dangling(const tr_parts *p, const char **first)
+{
+    size_t n = 0;
+    *first = NULL;
+    for (size_t i = 0; i < p->n; i++) {
+        const hub_xliff_part *x = &p->v[i];
+        for (size_t k = 0; x->kind == HUB_XLIFF_TEXT && k + 1 < x->len; k++) {
+            char c = x->text[k + 1];
+            if (x->text[k] == '<' && (is_alpha(c) || c == '/' || c == '!' || c == '?')) {
+                *first = *first ? *first : x->text + k;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+/* A translation may not carry more unfinished markup than its source: "<a href=x" typed as
+ * text would become a tag once the codes around it are in place. */
+static int no_new_markup(const tr_parts *src, const tr_parts *got, char *why, size_t whycap)
+{
+    const char *a, *b;
+    if (dangling(got, &b) <= dangling(src, &a))
+        return TR_CODES_OK;
+    snprintf(why, whycap, "'%.20s' starts markup that is not a complete tag of the source", b);
+    return TR_CODES_BROKEN;
+}
+
 int tr_rebuild(const tr_parts *src, const hub_xliff_part *tgt, size_t ntgt, int html, hub_buf *out,
                char *why, size_t whycap)
 {
@@ -372,6 +402,8 @@ int tr_rebuild(const tr_parts *src, const hub_xliff_part *tgt, size_t ntgt, int 
         rc = tr_split(out->data + start, out->len - start, html, &got);
     if (rc == 0)
         rc = same_codes(src, &got, why, whycap);
+    if (rc == 0 && html)
+        rc = no_new_markup(src, &got, why, whycap);
     tr_parts_free(&got);
     if (rc != 0 && out->data != NULL) {
         out->len = start;

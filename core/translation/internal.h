@@ -18,8 +18,9 @@ void tr_parts_free(tr_parts *p);
 /*
  * Splits a field's text into translatable text and inline codes, the way translators must
  * see it:
- * - Liquid: every {{ ... }} and {% ... %} tag is a standalone code of type "liquid" (the text
- *   between {% raw %} and {% endraw %} is text). An unterminated tag is text.
+ * - Liquid: every {{ ... }} and {% ... %} tag is a standalone code of type "liquid" (Liquid
+ *   between {% raw %} and {% endraw %} is text; HTML there is still split). An unterminated
+ *   tag is text.
  * - With html set (HTML fields), every tag is a code of type "html": a start tag whose end
  *   tag follows at the same level is an OPEN/CLOSE pair around its content; void elements,
  *   self-closing tags, comments, doctypes, and start or end tags without their partner are
@@ -42,7 +43,9 @@ typedef enum tr_code_problem {
  * Rebuilds the text of a translation from its parts (as read from XLIFF): text as it is,
  * each code replaced by the original text of the source's code with the same id (src: the
  * tr_split of the current source). Then splits the result again and requires exactly the
- * source's codes: the same Liquid tags, the same HTML tags, the same pairs (in any order).
+ * source's codes: the same Liquid tags, the same HTML tags, the same pairs (in any order),
+ * and, with html, no more '<' that could start markup in the text than the source has (so
+ * "<a href=x" typed as text cannot become a tag once the codes around it are in place).
  * Returns TR_CODES_OK with the text in out, or a problem with one line in why (cap
  * whycap); a negative code (HUB_ENOMEM, HUB_ETOOBIG from out's cap).
  */
@@ -52,10 +55,11 @@ int tr_rebuild(const tr_parts *src, const hub_xliff_part *tgt, size_t ntgt, int 
 /* ---- translation records (records.c) ---------------------------------------------------- */
 
 /* What a field's translation was made from: the source locale and the source text's
- * checksum at import, and when. */
+ * checksum at import, the checksum of the translation written, and when. */
 typedef struct tr_record {
     char source[HUB_LOCALE_TAG_MAX];
     char checksum[HUB_SHA256_HEX_LEN + 1];
+    char target[HUB_SHA256_HEX_LEN + 1];
     int64_t at_ms;
 } tr_record;
 

@@ -12,8 +12,9 @@
  *
  * Export picks, per field, what is missing or outdated in the target locale: missing when
  * the variant has no string for (target, channel, field); outdated when the translation
- * was imported from a source text whose checksum is not the current one (imports record
- * it; a translation an editor typed in directly has no record and counts as up to date).
+ * was imported from a source text (in the source locale of that import) whose checksum is
+ * not the current one. Imports record both checksums; a translation an editor typed in
+ * directly, or corrected by hand after the import, counts as up to date.
  * The source is each item's draft, the working copy editors change.
  *
  * Import takes each unit on its own and refuses it, with the unit id and a reason code,

@@ -1254,9 +1254,10 @@ def cpu_seconds(pid):
 def test_a_long_queue_behind_a_busy_worker_does_not_spin(sample_hub, tmp_path):
     """300 jobs due while the only worker waits on a slow gateway: the dispatcher has handed
     them all out and has nothing to do but wait; the server must stay (nearly) idle rather
-    than rescan the due index in a loop."""
-    with HttpSink(tmp_path, script="slow:3") as http:
-        h = sample_hub(config(sms=http_sms(http.url + "/sms", timeout_ms=10000), workers=1))
+    than rescan the due index in a loop. The gateway takes 8 s for the first message, so the
+    300 sends fit in its wait even on a loaded machine under ASan (3 s did not)."""
+    with HttpSink(tmp_path, script="slow:8") as http:
+        h = sample_hub(config(sms=http_sms(http.url + "/sms", timeout_ms=20000), workers=1))
         first = send_sms(h)
         wait_delivery(h.delivery, first["id"], statuses=("sending",))
         with concurrent.futures.ThreadPoolExecutor(8) as ex:

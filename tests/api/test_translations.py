@@ -169,6 +169,24 @@ def test_outdated_units_come_back_with_the_previous_translation(hub):
     assert de["email"]["preheader"] == HAND_PREHEADER
 
 
+def test_a_translation_corrected_by_hand_after_the_source_changed_is_not_outdated(hub):
+    """The source changes after an import; an editor types the new German text directly:
+    that editor knew the new source, so the field is not offered again. Changing the source
+    once more with the imported text still in place does offer it."""
+    tag = new_tag(hub)
+    key = uniq("tr/fix-")
+    hub.editor.put_item(rt_item(key, tag))
+    doc = export_doc(hub.editor, tag=tag)
+    fill_targets(doc)
+    import_ok(hub.editor, doc)
+    edit_source(hub.editor, key, {("control", "web", "title"): "Welcome on board",
+                                  ("control", "mobile", "title"): "Hello there"})
+    export_doc(hub.editor, tag=tag, expect_units=["control.mobile.title", "control.web.title"])
+    edit_source(hub.editor, key, {("control", "web", "title"): "Willkommen an Bord!"},
+                locale="de")
+    export_doc(hub.editor, tag=tag, expect_units=["control.mobile.title"])
+
+
 def test_translations_made_from_another_source_are_not_outdated(hub):
     """A French translation imported from the German text is up to date while that German
     text stays as it was: exporting en -> fr must not call it outdated."""
@@ -322,6 +340,28 @@ def test_rejections_each_with_its_reason_while_good_units_import(two_segments):
     # not even an empty channel object is left behind by a unit the channel refused
     de = content_of(after, "control")["de"]
     assert sorted(de) == ["email", "mobile"], de
+
+
+def test_locales_falling_back_to_the_target_are_checked_too(hub):
+    """de-AT has its own long push title and takes its body from de. A German body that fits
+    in de (whose title comes from en) but makes de-AT's payload pass 4096 bytes is refused:
+    publishing would have failed for de-AT."""
+    tag = new_tag(hub)
+    key = uniq("tr/chain-")
+    hub.editor.put_item({"key": key, "kind": "message", "title": "Chain", "tags": [tag],
+                         "variants": [{"id": "control", "content": {
+                             "en": {"mobile": {"title": "Hi", "body": "Your account is ready"}},
+                             "de-AT": {"mobile": {"title": "Ö" * 240}}}}]})
+    doc = export_doc(hub.editor, tag=tag,
+                     expect_units=["control.mobile.body", "control.mobile.title"])
+    doc.unit("control.mobile.body").set_target(["Ä" * 1850])  # 3700 bytes: fits beside "Hi"
+    doc.unit("control.mobile.title").set_target(["Hallo"])
+    rep = import_ok(hub.editor, doc)
+    assert [(e["unit"], e["reason"]) for e in rep["rejected"]] == [
+        ("control.mobile.body", "channel_limits")], rep
+    assert [e["unit"] for e in rep["imported"]] == ["control.mobile.title"]
+    assert "/de-AT/" in rep["rejected"][0]["detail"], rep
+    assert content_of(draft(hub.preview, key), "control")["de"] == {"mobile": {"title": "Hallo"}}
 
 
 def test_forbidden_units_for_limited_editors(hub):

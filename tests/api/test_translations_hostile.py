@@ -10,6 +10,7 @@ is byte-identical before and after) and the server's resident memory must stay b
 the whole batch. One server for the module, with max_body_bytes raised to 4 MiB so that the
 big documents reach the XML reader instead of the body limit.
 """
+import hashlib
 import os
 import re
 import select
@@ -322,6 +323,104 @@ def test_xinclude_unit_is_invalid_and_the_rest_imports(env):
     assert de == {"web": {"title": "Willkommen an Bord"}}, de
     for mark in PASSWD_MARKS:
         assert mark not in d.text and mark not in r.text
+
+
+def own_item(env, prefix, web_html="<p>Hello <b>friend</b>.</p>"):
+    key = uniq(prefix)
+    env.hub.editor.put_item({"key": key, "kind": "message", "title": "Own", "tags": [],
+                             "variants": [{"id": "control", "content": {"en": {
+                                 "web": {"title": "Welcome aboard", "html": web_html}}}}]})
+    return key
+
+
+def de_content(env, key):
+    d = env.hub.preview.get("/v1/items/" + key, params={"status": "draft"}).json()
+    return [v for v in d["variants"] if v["id"] == "control"][0]["content"].get("de")
+
+
+def html_unit(target):
+    return ('<unit id="control.web.html"><originalData><data id="d1">&lt;p&gt;</data>'
+            '<data id="d2">&lt;/p&gt;</data><data id="d3">&lt;b&gt;</data>'
+            '<data id="d4">&lt;/b&gt;</data></originalData><segment><source>'
+            '<pc id="1" dataRefStart="d1" dataRefEnd="d2">Hello <pc id="2" dataRefStart="d3" '
+            'dataRefEnd="d4">friend</pc>.</pc></source><target>%s</target></segment></unit>'
+            % target)
+
+
+@pytest.mark.parametrize("target", [
+    # "<a href=..." typed as text would become a link once the <b> code follows it
+    '<pc id="1">Hallo &lt;a href=https://evil.example/phish <pc id="2">Freund</pc>.</pc>',
+    # an unterminated comment would hide everything after it
+    '<pc id="1">Hallo <pc id="2">Freund</pc>. &lt;!-- </pc>',
+    '<pc id="1">Hallo <pc id="2">Freund</pc>.</pc>&lt;script src=//evil.example/x.js',
+])
+def test_markup_smuggled_in_as_text_is_refused(env, target):
+    key = own_item(env, "tr/smuggle-")
+    body = doc20(env, unit20("control.web.title", "Willkommen an Bord") + html_unit(target),
+                 original=key)
+    r, _ = post(env, body)
+    assert r.status_code == 200, r.text
+    rep = r.json()
+    assert [x["unit"] for x in rep["imported"]] == ["control.web.title"], rep
+    assert [(x["unit"], x["reason"]) for x in rep["rejected"]] == [
+        ("control.web.html", "broken_code")], rep
+    assert de_content(env, key) == {"web": {"title": "Willkommen an Bord"}}
+
+
+def test_an_oversized_target_is_refused_alone(env):
+    """A target far over the field's limit (web title: 500 bytes) is channel_limits for that
+    unit; the unit beside it still imports."""
+    key = own_item(env, "tr/big-")
+    body = doc20(env, unit20("control.web.title", "x" * (2 << 20)) + html_unit(
+        '<pc id="1">Hallo <pc id="2">Freund</pc>.</pc>'), original=key)
+    r, _ = post(env, body)
+    assert r.status_code == 200, r.text[:500]
+    rep = r.json()
+    assert [x["unit"] for x in rep["imported"]] == ["control.web.html"], rep
+    assert [(x["unit"], x["reason"]) for x in rep["rejected"]] == [
+        ("control.web.title", "channel_limits")], rep
+    assert de_content(env, key) == {"web": {"html": "<p>Hallo <b>Freund</b>.</p>"}}
+
+
+def test_long_names_and_details_stay_valid_utf8(env):
+    """An item key of 199 ASCII bytes and a multi-byte character, and a detail cut in the
+    middle of accented text, come back as one rejection each, not as a failed import."""
+    html = "<p>Hi {{ '" + "é" * 300 + "' }}</p>"
+    key = own_item(env, "tr/utf8-", web_html=html)
+    long_key = "a" * 199 + "é"
+    unit = ('<unit id="control.web.html" xmlns:oh="urn:omnihub:xliff:1" oh:checksum="%s">'
+            '<segment><source>x</source><target><pc id="1">Hallo</pc></target></segment>'
+            '</unit>' % hashlib.sha256(html.encode()).hexdigest())
+    body = doc20(env, unit20("control.web.title", "Willkommen"), original=long_key)
+    body = body.replace(b"</xliff>", ('<file id="f2" original="%s">%s</file></xliff>'
+                                      % (key, unit)).encode())
+    r, _ = post(env, body)
+    assert r.status_code == 422, r.text[:500]
+    errs = r.json()["errors"]
+    assert len(errs) == 2, errs
+    assert errs[0]["message"].startswith("unknown_item: ")
+    assert errs[0]["path"].startswith("/" + "a" * 199) and "..." in errs[0]["path"]
+    assert errs[1]["message"].startswith("missing_code: ") and "éé" in errs[1]["message"]
+    assert 400 < len(errs[1]["message"].encode()) <= 520
+
+
+def test_many_files_of_one_item_make_one_draft_write(env):
+    """500 files naming the same item are taken together: one new revision, one item.put."""
+    key = own_item(env, "tr/files-")
+    rev0 = env.hub.preview.get("/v1/items/" + key, params={"status": "draft"}).json()["revision"]
+    files = b"".join(
+        b'<file id="g%d" original="%s"><unit id="control.web.title"><segment><source>Welcome '
+        b'aboard</source>%s</segment></unit></file>'
+        % (i, key.encode(), b"<target>Willkommen</target>" if i == 7 else b"")
+        for i in range(500))
+    body = doc20(env, "").replace(b"</file></xliff>", b"</file>" + files + b"</xliff>")
+    r, _ = post(env, body)
+    assert r.status_code == 200, r.text[:500]
+    rep = r.json()
+    assert [x["unit"] for x in rep["imported"]] == ["control.web.title"]
+    assert rep["items"] == [key] and len(rep["untranslated"]) == 499
+    d = env.hub.preview.get("/v1/items/" + key, params={"status": "draft"}).json()
+    assert d["revision"] == rev0 + 1
 
 
 def test_after_the_batch_data_memory_and_service_are_intact(env):

@@ -68,6 +68,9 @@ static const split_row split_rows[] = {
     {"<p>{% if x %}<b>{% endif %}</b></p>", 1,
      "<1:<p>>[2:{% if x %}]<3:<b>>[4:{% endif %}]</3:</b>></1:</p>>"},
     {"<div class=\"x\"", 1, "<div class=\"x\""},
+    /* raw keeps Liquid as text, HTML is still split */
+    {"{% raw %}<b>{{ x }}</b>{% endraw %}", 1,
+     "[1:{% raw %}]<2:<b>>{{ x }}</2:</b>>[3:{% endraw %}]"},
 };
 
 static void test_split(void)
@@ -160,6 +163,23 @@ static void test_rebuild(void)
     CHECK(REBUILD(s1, 1, C(1), O(2), E(2), T("<script>")) == TR_CODES_BROKEN);
     /* the end before the start: the tags no longer pair */
     CHECK(REBUILD(s1, 1, C(1), E(2), T("x"), O(2)) == TR_CODES_MISSING);
+
+    /* markup typed as text that no complete tag closes (it would become a tag, or hide
+     * what follows, once the codes are in place) */
+    const char *s2 = "<p>Hi {{ name }}, <b>your offer</b>.</p>";
+    CHECK(REBUILD(s2, 1, O(1), T("Hallo <a href=https://evil.example/phish "), C(2), O(3),
+                  T("Angebot"), E(3), E(1)) == TR_CODES_BROKEN);
+    CHECK(strstr(why, "<a href") != NULL);
+    CHECK(REBUILD(s2, 1, O(1), T("Hallo "), C(2), O(3), T("x"), E(3), T(" <!-- "), E(1)) ==
+          TR_CODES_BROKEN);
+    CHECK(REBUILD(s2, 1, O(1), C(2), O(3), E(3), E(1), T("<script src=//evil/x.js")) ==
+          TR_CODES_BROKEN);
+    CHECK(REBUILD(s2, 1, O(1), T("a < b, 3<4 "), C(2), O(3), E(3), E(1)) == TR_CODES_OK);
+    /* a source with such text of its own may keep it */
+    CHECK(REBUILD("<p>x <y</p>", 1, O(1), T("z <y"), E(1)) == TR_CODES_OK);
+    /* raw sections do not hide tags */
+    CHECK(REBUILD("<p>{% raw %}x{% endraw %}</p>", 1, O(1), C(2), T("<script>alert(1)</script>"),
+                  C(3), E(1)) == TR_CODES_BROKEN);
 
     /* text fields: '<' is text, only Liquid is code */
     CHECK(REBUILD("Save {{ pct }}% <now>", 0, T("Spare "), C(1), T("% <jetzt>")) == 0);
