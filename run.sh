@@ -37,6 +37,9 @@ Try:
   # send a journey step (email and SMS go to the outbox: ls $DATA/outbox/email $DATA/outbox/sms)
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' http://$LISTEN/v1/journeys/application-abandonment/steps/day-1/send -d '{"recipient":{"id":"cust-42","locale":"de-AT","email":"j@example.org","phone":"+436641234567","attributes":{"first_name":"Jörg"}}}'
   curl -s -H "Authorization: Bearer $TOKEN" 'http://$LISTEN/v1/deliveries?status=delivered'
+  # what the French translators still have to do, as XLIFF; translate it, then send it back
+  curl -s -H "Authorization: Bearer $TOKEN" -o fr.xlf 'http://$LISTEN/v1/translations/export?locale=fr&tag=journey/onboarding'
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/xliff+xml' --data-binary @fr.xlf http://$LISTEN/v1/translations/import
   build/omnihub render --data $DATA --item onboarding/welcome --channel email --locale fr \
        --attributes '{"first_name":"Léa"}'     # the same from the command line
 
