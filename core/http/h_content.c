@@ -249,8 +249,7 @@ static int bad_query(hub_request *r, const char *detail)
 
 static int parse_query(hub_request *r, delivery_query *q)
 {
-    const char *loc = hub_req_param(r, "locale"), *fb = hub_req_param(r, "fallback");
-    hub_error err;
+    const char *fb = hub_req_param(r, "fallback");
     q->who = NULL;
     q->plan = NULL;
     q->dec = NULL;
@@ -267,17 +266,8 @@ static int parse_query(hub_request *r, delivery_query *q)
         q->fallback = 0;
     else
         return bad_query(r, "fallback must be true or false");
-    q->locale[0] = '\0';
-    if (loc != NULL && loc[0] != '\0') {
-        hub_error_init(&err);
-        int rc = hub_locale_canonicalize(loc, strlen(loc), q->locale, &err);
-        if (rc != 0) {
-            char detail[300];
-            snprintf(detail, sizeof(detail), "locale: %s", err.message);
-            hub_error_clear(&err);
-            return bad_query(r, detail);
-        }
-    }
+    if (!hub_req_locale_param(r, "locale", q->locale, 0))
+        return -1;
     if (hub_req_status_draft(r, 0, &q->draft) != 0)
         return -1;
     q->key_len = hub_req_join_segs(r, 1, r->nsegs, q->key, sizeof(q->key));

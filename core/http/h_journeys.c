@@ -178,7 +178,6 @@ static json_t *resolve_step(hub_request *r, hub_txn *txn, const char *jid, json_
 static void read_step(hub_request *r, const char *jid, const char *step)
 {
     static const char *const known[] = {"locale", "subject", "segments", NULL};
-    const char *loc = hub_req_param(r, "locale");
     char locale[HUB_LOCALE_TAG_MAX] = "";
     hub_audience_in who;
     hub_txn *txn = NULL;
@@ -186,13 +185,9 @@ static void read_step(hub_request *r, const char *jid, const char *step)
     hub_error err;
     if (hub_req_reject_unknown_params(r, known) || hub_req_audience(r, &who) != 0)
         return;
-    hub_error_init(&err);
-    if (loc != NULL && loc[0] != '\0' &&
-        hub_locale_canonicalize(loc, strlen(loc), locale, &err) != 0) {
-        hub_req_send_problem(r, 400, "locale is not a BCP 47 language tag", NULL);
-        hub_error_clear(&err);
+    if (!hub_req_locale_param(r, "locale", locale, 0))
         return;
-    }
+    hub_error_init(&err);
     int rc = hub_store_read(r->store, &txn);
     if (rc == 0)
         rc = hub_journey_get(txn, jid, &j);

@@ -18,25 +18,6 @@
 #include "http/internal.h"
 #include "translation/translation.h"
 
-/* A locale parameter in canonical form; 1, or 0 after answering 400. */
-static int locale_param(hub_request *r, const char *name, char out[HUB_LOCALE_TAG_MAX],
-                        int required)
-{
-    const char *v = hub_req_param(r, name);
-    hub_error e;
-    char detail[320];
-    out[0] = '\0';
-    if (v == NULL && !required)
-        return 1;
-    hub_error_init(&e);
-    if (v != NULL && hub_locale_canonicalize(v, strlen(v), out, &e) == 0)
-        return 1;
-    snprintf(detail, sizeof(detail), "%s: %s", name, v == NULL ? "is required" : e.message);
-    hub_error_clear(&e);
-    hub_req_send_problem(r, 400, detail, NULL);
-    return 0;
-}
-
 static void export_xliff(hub_request *r)
 {
     static const char *const known[] = {"locale", "source", "tag", "format", NULL};
@@ -48,7 +29,8 @@ static void export_xliff(hub_request *r)
     hub_error err;
     size_t n = 0;
     if (!hub_req_require(r, HUB_ROLE_PREVIEW) || hub_req_reject_unknown_params(r, known) != 0 ||
-        !locale_param(r, "locale", locale, 1) || !locale_param(r, "source", source, 0))
+        !hub_req_locale_param(r, "locale", locale, 1) ||
+        !hub_req_locale_param(r, "source", source, 0))
         return;
     if (v == 0) {
         hub_req_send_problem(r, 400, "format must be xliff2 or xliff12", NULL);

@@ -122,6 +122,10 @@ int hub_req_limit(hub_request *r, size_t *out);
  * itself and returns -1; 0 on success.
  */
 int hub_req_read_json(hub_request *r, int require_object, int allow_merge_patch);
+/* The query parameter `name` as a canonical BCP 47 tag in out: 1, with out "" when it is
+ * absent or empty and not required; 0 after answering 400 ("<name>: <why>"). */
+int hub_req_locale_param(hub_request *r, const char *name, char out[HUB_LOCALE_TAG_MAX],
+                         int required);
 /* 1 when the request's Content-Type is one of types (NULL-terminated; parameters other than
  * charset=utf-8 do not match). */
 int hub_req_content_type_in(const hub_request *r, const char *const *types);

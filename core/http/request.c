@@ -383,6 +383,25 @@ static int media_type_is(h2o_iovec_t v, const char *type)
            (rest == 15 && strncasecmp(p, "charset=\"utf-8\"", 15) == 0);
 }
 
+int hub_req_locale_param(hub_request *r, const char *name, char out[HUB_LOCALE_TAG_MAX],
+                         int required)
+{
+    const char *v = hub_req_param(r, name);
+    hub_error e;
+    char detail[320];
+    out[0] = '\0';
+    if ((v == NULL || v[0] == '\0') && !required)
+        return 1;
+    hub_error_init(&e);
+    if (v != NULL && v[0] != '\0' && hub_locale_canonicalize(v, strlen(v), out, &e) == 0)
+        return 1;
+    snprintf(detail, sizeof(detail), "%s: %s", name,
+             v == NULL || v[0] == '\0' ? "is required" : e.message);
+    hub_error_clear(&e);
+    hub_req_send_problem(r, 400, detail, NULL);
+    return 0;
+}
+
 int hub_req_content_type_in(const hub_request *r, const char *const *types)
 {
     ssize_t i = h2o_find_header(&r->req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
@@ -395,15 +414,15 @@ int hub_req_content_type_in(const hub_request *r, const char *const *types)
 
 int hub_req_read_json(hub_request *r, int require_object, int allow_merge_patch)
 {
+    static const char *const json_only[] = {"application/json", NULL};
+    static const char *const json_or_patch[] = {"application/json", "application/merge-patch+json",
+                                                NULL};
     h2o_req_t *req = r->req;
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
     if (req->entity.base == NULL || req->entity.len == 0) {
         hub_req_send_problem(r, 400, "this request needs a JSON body", NULL);
         return -1;
     }
-    if (i < 0 || !(media_type_is(req->headers.entries[i].value, "application/json") ||
-                   (allow_merge_patch && media_type_is(req->headers.entries[i].value,
-                                                       "application/merge-patch+json")))) {
+    if (!hub_req_content_type_in(r, allow_merge_patch ? json_or_patch : json_only)) {
         hub_req_send_problem(r, 415,
                              allow_merge_patch ? "the body must be application/json or "
                                                  "application/merge-patch+json (UTF-8)"

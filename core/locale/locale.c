@@ -104,15 +104,7 @@ static int entry_from_record(loc *e, const char *key, size_t klen, json_t *rec)
 /* Makes room for one more entry. */
 static int set_grow(loc_set *s)
 {
-    if (s->n < s->cap)
-        return 0;
-    size_t ncap = s->cap ? s->cap * 2 : 16;
-    loc *nv = realloc(s->v, ncap * sizeof(*nv));
-    if (nv == NULL)
-        return HUB_ENOMEM;
-    s->v = nv;
-    s->cap = ncap;
-    return 0;
+    return hub_array_grow((void **)&s->v, &s->cap, s->n, sizeof(*s->v), 16);
 }
 
 static int set_load(hub_txn *txn, loc_set *s)

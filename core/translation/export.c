@@ -183,7 +183,7 @@ static int add_unit(exporter *ex, hub_xliff_file *file, const field_ctx *fc, jso
     tr_parts parts = {0};
     char sum[HUB_SHA256_HEX_LEN + 1];
     hub_xliff_unit *u;
-    int rc = tr_checksum(json_string_value(src), json_string_length(src), sum);
+    int rc = hub_sha256_hex(json_string_value(src), json_string_length(src), sum);
     if (rc == 0)
         rc = tr_split(json_string_value(src), json_string_length(src),
                       fc->field->kind == HUB_FIELD_HTML, &parts);
@@ -230,14 +230,14 @@ static int consider(exporter *ex, hub_xliff_file *file, field_ctx *fc, json_t *c
         if (rc == HUB_ENOTFOUND)
             return 0; /* translated by hand: up to date as far as anyone knows */
         if (rc == 0)
-            rc = tr_checksum(json_string_value(tgt), json_string_length(tgt), sum);
+            rc = hub_sha256_hex(json_string_value(tgt), json_string_length(tgt), sum);
         if (rc != 0 || strcmp(sum, rec.target) != 0)
             return rc; /* corrected by hand since the import: that editor knew the source */
         /* outdated when the text it was translated from (in its own locale) changed */
         json_t *from = json_object_get(
             json_object_get(json_object_get(content, rec.source), fc->channel), fc->field->name);
         if (json_is_string(from))
-            rc = tr_checksum(json_string_value(from), json_string_length(from), sum);
+            rc = hub_sha256_hex(json_string_value(from), json_string_length(from), sum);
         if (rc != 0 || (json_is_string(from) && strcmp(sum, rec.checksum) == 0))
             return rc;
         fc->target = tgt;

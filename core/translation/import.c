@@ -336,7 +336,7 @@ static int accept(item_state *st, const hub_xliff_unit *unit, const unit_ref *u,
                   const hub_buf *text)
 {
     char tsum[HUB_SHA256_HEX_LEN + 1];
-    int rc = tr_checksum(text->data, text->len, tsum);
+    int rc = hub_sha256_hex(text->data, text->len, tsum);
     json_t *a = rc != 0 ? NULL
                         : json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "unit", unit->id, "variant",
                                     u->variant, "channel", u->channel, "field", u->field,
@@ -363,7 +363,7 @@ static int import_unit(importer *im, item_state *st, const hub_xliff_unit *unit)
     if (unit->has_target && json_object_set_new(st->seen, unit->id, json_true()) != 0)
         return HUB_ENOMEM;
     hub_buf_init(&text, (size_t)4 << 20);
-    rc = tr_checksum(json_string_value(u.source), json_string_length(u.source), sum);
+    rc = hub_sha256_hex(json_string_value(u.source), json_string_length(u.source), sum);
     if (rc == 0)
         rc = tr_split(json_string_value(u.source), json_string_length(u.source),
                       u.schema->kind == HUB_FIELD_HTML, &src);

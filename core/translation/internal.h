@@ -63,9 +63,6 @@ typedef struct tr_record {
     int64_t at_ms;
 } tr_record;
 
-/* The checksum of a source text: SHA-256, lower-case hex. */
-int tr_checksum(const char *text, size_t len, char out[HUB_SHA256_HEX_LEN + 1]);
-
 /* The record of (item, variant, locale, channel, field): 0, HUB_ENOTFOUND, HUB_EIO. */
 int tr_record_get(hub_txn *txn, const char *item, const char *variant, const char *locale,
                   const char *channel, const char *field, tr_record *out);

@@ -14,11 +14,6 @@
 
 #define RKEY_MAX 512
 
-int tr_checksum(const char *text, size_t len, char out[HUB_SHA256_HEX_LEN + 1])
-{
-    return hub_sha256_hex(text, len, out);
-}
-
 static int record_key(char out[RKEY_MAX], const char *item, const char *variant, const char *locale,
                       const char *channel, const char *field, size_t *len)
 {

@@ -182,8 +182,8 @@ int hub_xml_sanitize_html(const char *html, size_t len, hub_buf *out, size_t *re
  *   file has its own.
  */
 
-#define HUB_XLIFF_MAX_INPUT ((size_t)16 << 20) /* 16 MiB */
-#define HUB_XLIFF_MAX_DEPTH 64                 /* element nesting, root included */
+#define HUB_XLIFF_MAX_INPUT  ((size_t)16 << 20) /* 16 MiB */
+#define HUB_XLIFF_MAX_DEPTH  64                 /* element nesting, root included */
 #define HUB_XLIFF_NS_OMNIHUB "urn:omnihub:xliff:1"
 
 typedef enum hub_xliff_version { HUB_XLIFF_2 = 20, HUB_XLIFF_12 = 12 } hub_xliff_version;
@@ -206,16 +206,16 @@ typedef struct hub_xliff_part {
 } hub_xliff_part;
 
 typedef struct hub_xliff_unit {
-    const char *id;       /* unique within its file; 2.0 needs an NMTOKEN */
-    const char *checksum; /* written as oh:checksum; read: NULL when the unit has none */
+    const char *id;           /* unique within its file; 2.0 needs an NMTOKEN */
+    const char *checksum;     /* written as oh:checksum; read: NULL when the unit has none */
     const char *const *notes; /* writing: nnotes one-line notes; read: unused (NULL) */
     size_t nnotes;
     hub_xliff_part *source;
     size_t nsource;
     hub_xliff_part *target; /* NULL when there is no target */
     size_t ntarget;
-    int has_target;         /* read: the unit has target text (then target != NULL) */
-    const char *error;      /* read: why this unit cannot be used (NULL: fine) */
+    int has_target;    /* read: the unit has target text (then target != NULL) */
+    const char *error; /* read: why this unit cannot be used (NULL: fine) */
 } hub_xliff_unit;
 
 typedef struct hub_xliff_file {
@@ -223,7 +223,7 @@ typedef struct hub_xliff_file {
     const char *srclang;  /* read: the file's (1.2) or document's (2.0) languages; writing:
                              unused (doc's are written) */
     const char *trglang;
-    const char *note;     /* writing: NULL or a note on the file (the item title) */
+    const char *note; /* writing: NULL or a note on the file (the item title) */
     hub_xliff_unit *units;
     size_t nunits;
 } hub_xliff_file;

@@ -224,7 +224,7 @@ static void test_roundtrip(void)
 static void test_checksum(void)
 {
     char sum[HUB_SHA256_HEX_LEN + 1];
-    REQUIRE(tr_checksum("abc", 3, sum) == 0);
+    REQUIRE(hub_sha256_hex("abc", 3, sum) == 0);
     CHECK_STR(sum, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
