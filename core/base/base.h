@@ -151,9 +151,10 @@ long hub_b64url_decode(const char *in, size_t len, unsigned char *out, size_t ou
 
 /* ---- time ------------------------------------------------------------------------------ */
 
-/* Wall clock in milliseconds since the epoch, and monotonic milliseconds. */
+/* Wall clock in milliseconds since the epoch, and monotonic milli- and microseconds. */
 int64_t hub_now_ms(void);
 int64_t hub_mono_ms(void);
+int64_t hub_mono_us(void);
 /* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a condition variable
  * whose clock attribute is CLOCK_MONOTONIC. */
 struct timespec;

@@ -80,6 +80,12 @@ typedef struct hub_job_in {
 
 /* Stores a queued job, due now; its id (> 0) into *id_out. Write transactions. */
 int hub_job_enqueue(hub_txn *txn, const hub_job_in *in, int64_t now_ms, uint64_t *id_out);
+/* The same in two steps, so that the writer thread only stores: the record text of a job
+ * queued at now_ms (malloc'd; NULL when out of memory), made on any thread; then the job with
+ * that record, artifact and now_ms, in the write transaction. */
+char *hub_job_record_text(const hub_job_in *in, int64_t now_ms);
+int hub_job_enqueue_text(hub_txn *txn, const char *record, hub_slice artifact, int64_t now_ms,
+                         uint64_t *id_out);
 /* The job record (new reference); HUB_ENOTFOUND. */
 int hub_job_load(hub_txn *txn, uint64_t id, json_t **out);
 /* The artifact the job delivers (borrowed from the transaction); HUB_ENOTFOUND. */
@@ -106,13 +112,15 @@ int hub_job_list(hub_txn *txn, const char *status, uint64_t after, size_t limit,
 /* Jobs waiting for an attempt (queued or failed). */
 size_t hub_job_waiting(hub_txn *txn);
 
-/* Idempotency records (24 h). lookup: 0 with the stored answer (new reference) when key was
- * used with the same request hash; HUB_EINVAL when with another; HUB_ENOTFOUND when unused
- * or expired. */
+/* Idempotency records of sends (24 h). lookup: 0 with the stored answer (new reference) when
+ * key was used with the same request hash; HUB_EINVAL when with another; HUB_ENOTFOUND when
+ * unused or expired. put: hash is the request's SHA-256 (hex); answer_text the answer's JSON
+ * text in which the "id" of each of its n "deliveries" is left "", ids those n job ids (the
+ * answer is the same text for any ids, so it can be made before the jobs are stored). */
 int hub_idem_lookup(hub_txn *txn, const char *key, const char *hash, int64_t now_ms,
                     json_t **answer);
-int hub_idem_put(hub_txn *txn, const char *key, const char *hash, const json_t *answer,
-                 int64_t now_ms);
+int hub_idem_put(hub_txn *txn, const char *key, const char *hash, const char *answer_text,
+                 const uint64_t *ids, size_t n, int64_t now_ms);
 
 /* ---- inbox (web channel) --------------------------------------------------------------- */
 

@@ -2,14 +2,18 @@
  * delivery/jobs.c: the durable records of the queue, read and written in the caller's
  * transaction.
  *
- *   HUB_DB_JOBS        be64 id -> {"id","channel","item","version","variant","locale",
+ *   HUB_DB_JOBS        be64 id -> {"channel","item","version","variant","locale",
  *                      "journey","step","message_id","recipient","status","attempts",
  *                      "created_ms","first_ms","window_ms" (start of the give-up window),
- *                      "next_ms","done_ms","last_error"}
+ *                      "next_ms","done_ms","last_error"} (records written before 0.6 also
+ *                      hold "id"; hub_job_load puts it in front either way)
  *   HUB_DB_JOB_BODIES  be64 id -> the artifact text (written once)
  *   HUB_DB_JOB_DUE     be64 next_ms, be64 id -> "" while the job waits (queued or failed)
  *   HUB_DB_JOB_STATUS  status \0 be64 id -> ""
- *   HUB_DB_IDEMPOTENCY key -> {"hash","answer","at_ms"}
+ *   HUB_DB_IDEMPOTENCY key -> 'B', the request hash (64 hex digits), be64 at_ms, be16 n,
+ *                      n be64 job ids, then the answer's JSON text with each of its n
+ *                      deliveries' "id" left "" (filled from the ids when read). Records
+ *                      written before 0.6 are JSON: {"hash","answer","at_ms"}.
  *
  * A job is "queued" (no attempt yet), "failed" (an attempt failed, another is scheduled),
  * "delivered" or "dead" (refused for good, or out of time). "sending" exists only in memory,
@@ -47,16 +51,6 @@ int hub_job_id_parse(const char *s, uint64_t *out)
     return 0;
 }
 
-static int put_json(hub_txn *txn, hub_db db, hub_slice key, const json_t *v)
-{
-    char *text = json_dumps(v, JSON_COMPACT);
-    if (text == NULL)
-        return HUB_ENOMEM;
-    int rc = hub_txn_put(txn, db, key, hub_slice_cstr(text));
-    free(text);
-    return rc;
-}
-
 static int get_json(hub_txn *txn, hub_db db, hub_slice key, json_t **out)
 {
     hub_slice v;
@@ -70,8 +64,28 @@ static int get_json(hub_txn *txn, hub_db db, hub_slice key, json_t **out)
 int hub_job_load(hub_txn *txn, uint64_t id, json_t **out)
 {
     unsigned char k[8];
+    char ids[24];
+    json_t *rec = NULL;
     id_key(id, k);
-    return get_json(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, out);
+    int rc = get_json(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, &rec);
+    if (rc != 0)
+        return rc;
+    snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
+    *out = json_pack("{s:s}", "id", ids);
+    rc = *out != NULL && json_object_update(*out, rec) == 0 ? 0 : HUB_ENOMEM;
+    json_decref(rec);
+    if (rc != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int hub_job_record(hub_txn *txn, uint64_t id, hub_slice *out)
+{
+    unsigned char k[8];
+    id_key(id, k);
+    return hub_txn_get(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, out);
 }
 
 int hub_job_body(hub_txn *txn, uint64_t id, hub_slice *out)
@@ -86,12 +100,11 @@ static int64_t rec_int(const json_t *rec, const char *name)
     return (int64_t)json_integer_value(json_object_get(rec, name));
 }
 
-/* Moves the job between status and due indices and stores rec. */
-static int job_store(hub_txn *txn, uint64_t id, const char *old_status, int64_t old_due,
-                     json_t *rec)
+/* Moves the job between status and due indices and stores its record text. */
+static int job_store_text(hub_txn *txn, uint64_t id, const char *old_status, int64_t old_due,
+                          const char *status, int64_t next_ms, const char *text)
 {
     unsigned char k[8], sk[32], dk[16];
-    const char *status = json_string_value(json_object_get(rec, "status"));
     int waiting = strcmp(status, "queued") == 0 || strcmp(status, "failed") == 0;
     int rc = 0;
     id_key(id, k);
@@ -106,36 +119,64 @@ static int job_store(hub_txn *txn, uint64_t id, const char *old_status, int64_t 
     size_t n = status_key(status, id, sk);
     rc = hub_txn_put(txn, HUB_DB_JOB_STATUS, (hub_slice){(char *)sk, n}, (hub_slice){"", 0});
     if (rc == 0 && waiting) {
-        due_key(rec_int(rec, "next_ms"), id, dk);
+        due_key(next_ms, id, dk);
         rc = hub_txn_put(txn, HUB_DB_JOB_DUE, (hub_slice){(char *)dk, 16}, (hub_slice){"", 0});
     }
-    return rc != 0 ? rc : put_json(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, rec);
+    return rc != 0 ? rc
+                   : hub_txn_put(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, hub_slice_cstr(text));
+}
+
+/* job_store_text with the text of rec. */
+static int job_store(hub_txn *txn, uint64_t id, const char *old_status, int64_t old_due,
+                     json_t *rec)
+{
+    char *text = json_dumps(rec, JSON_COMPACT);
+    if (text == NULL)
+        return HUB_ENOMEM;
+    int rc = job_store_text(txn, id, old_status, old_due,
+                            json_string_value(json_object_get(rec, "status")),
+                            rec_int(rec, "next_ms"), text);
+    free(text);
+    return rc;
+}
+
+char *hub_job_record_text(const hub_job_in *in, int64_t now_ms)
+{
+    json_t *rec = json_pack(
+        "{s:s,s:s,s:I,s:s?,s:s?,s:s?,s:s?,s:s?,s:s,s:O?,s:s,s:i,s:I,s:I}", "channel", in->channel,
+        "item", in->item, "version", (json_int_t)in->version, "variant", in->variant, "locale",
+        in->locale, "journey", in->journey, "step", in->step, "webhook", in->webhook, "message_id",
+        in->message_id, "recipient", in->recipient, "status", "queued", "attempts", 0, "created_ms",
+        (json_int_t)now_ms, "next_ms", (json_int_t)now_ms);
+    char *text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
+    json_decref(rec);
+    return text;
+}
+
+int hub_job_enqueue_text(hub_txn *txn, const char *record, hub_slice artifact, int64_t now_ms,
+                         uint64_t *id_out)
+{
+    uint64_t id;
+    unsigned char k[8];
+    int rc = hub_txn_next_seq(txn, "delivery", &id);
+    if (rc != 0)
+        return rc;
+    id_key(id, k);
+    rc = hub_txn_put(txn, HUB_DB_JOB_BODIES, (hub_slice){(char *)k, 8}, artifact);
+    if (rc == 0)
+        rc = job_store_text(txn, id, NULL, -1, "queued", now_ms, record);
+    if (rc == 0)
+        *id_out = id;
+    return rc;
 }
 
 int hub_job_enqueue(hub_txn *txn, const hub_job_in *in, int64_t now_ms, uint64_t *id_out)
 {
-    uint64_t id;
-    char ids[24];
-    int rc = hub_txn_next_seq(txn, "delivery", &id);
-    if (rc != 0)
-        return rc;
-    snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
-    json_t *rec = json_pack(
-        "{s:s,s:s,s:s,s:I,s:s?,s:s?,s:s?,s:s?,s:s?,s:s,s:O?,s:s,s:i,s:I,s:I}", "id", ids, "channel",
-        in->channel, "item", in->item, "version", (json_int_t)in->version, "variant", in->variant,
-        "locale", in->locale, "journey", in->journey, "step", in->step, "webhook", in->webhook,
-        "message_id", in->message_id, "recipient", in->recipient, "status", "queued", "attempts", 0,
-        "created_ms", (json_int_t)now_ms, "next_ms", (json_int_t)now_ms);
-    if (rec == NULL)
+    char *text = hub_job_record_text(in, now_ms);
+    if (text == NULL)
         return HUB_ENOMEM;
-    unsigned char k[8];
-    id_key(id, k);
-    rc = hub_txn_put(txn, HUB_DB_JOB_BODIES, (hub_slice){(char *)k, 8}, in->artifact);
-    if (rc == 0)
-        rc = job_store(txn, id, NULL, -1, rec);
-    json_decref(rec);
-    if (rc == 0)
-        *id_out = id;
+    int rc = hub_job_enqueue_text(txn, text, in->artifact, now_ms, id_out);
+    free(text);
     return rc;
 }
 
@@ -148,22 +189,17 @@ void hub_jobs_set_delivered_hook(hub_delivered_hook fn, void *ctx)
     delivered_ctx = ctx;
 }
 
-int hub_job_settle(hub_txn *txn, const hub_job_outcome *o)
+/* Applies o to rec, the job's record: 0 when it did (old_status and *old_due say where the job
+ * was), 1 when the record has moved past this attempt and stays as it is. */
+static int settle_record(json_t *rec, const hub_job_outcome *o, char old_status[16],
+                         int64_t *old_due)
 {
-    json_t *rec = NULL;
-    int rc = hub_job_load(txn, o->id, &rec);
-    if (rc != 0)
-        return rc;
-    char old_status[16];
-    snprintf(old_status, sizeof(old_status), "%s",
-             json_string_value(json_object_get(rec, "status")));
+    snprintf(old_status, 16, "%s", json_string_value(json_object_get(rec, "status")));
     int waiting = strcmp(old_status, "queued") == 0 || strcmp(old_status, "failed") == 0;
     /* A job settled meanwhile (retried by hand after a restart, say) keeps its new state. */
-    if (!waiting || rec_int(rec, "attempts") != (int64_t)o->attempt - 1) {
-        json_decref(rec);
-        return 0;
-    }
-    int64_t old_due = rec_int(rec, "next_ms");
+    if (!waiting || rec_int(rec, "attempts") != (int64_t)o->attempt - 1)
+        return 1;
+    *old_due = rec_int(rec, "next_ms");
     const char *status = "delivered";
     int64_t began = o->started_ms > 0 ? o->started_ms : o->now_ms;
     if (json_object_get(rec, "first_ms") == NULL)
@@ -191,9 +227,78 @@ int hub_job_settle(hub_txn *txn, const hub_job_outcome *o)
         json_object_set_new(rec, "last_error",
                             json_sprintf("gave up after %u attempts: %s", o->attempt,
                                          o->error[0] ? o->error : "failed"));
-    rc = job_store(txn, o->id, old_status, old_due, rec);
+    return 0;
+}
+
+void hub_job_settle_prepare(hub_job_outcome *o, hub_slice seen)
+{
+    hub_job_settle_release(o);
+    json_t *rec = json_loadb(seen.base, seen.len, 0, NULL);
+    char old_status[16];
+    int64_t old_due = -1;
+    if (rec == NULL || settle_record(rec, o, old_status, &old_due) != 0) {
+        json_decref(rec);
+        return;
+    }
+    char *text = json_dumps(rec, JSON_COMPACT);
+    hub_buf_init(&o->seen, SIZE_MAX);
+    if (text == NULL || hub_buf_append(&o->seen, seen.base, seen.len) != 0) {
+        free(text);
+        json_decref(rec);
+        hub_buf_free(&o->seen);
+        return;
+    }
+    o->settled = rec;
+    o->settled_text = text;
+    snprintf(o->old_status, sizeof(o->old_status), "%s", old_status);
+    o->old_due = old_due;
+}
+
+void hub_job_settle_release(hub_job_outcome *o)
+{
+    if (o->settled_text == NULL)
+        return;
+    json_decref(o->settled);
+    free(o->settled_text);
+    hub_buf_free(&o->seen);
+    o->settled = NULL;
+    o->settled_text = NULL;
+}
+
+/* Stores a settled rec (and tells the delivered hook). */
+static int settle_store(hub_txn *txn, uint64_t id, const char *old_status, int64_t old_due,
+                        json_t *rec, const char *text, int64_t now_ms)
+{
+    const char *status = json_string_value(json_object_get(rec, "status"));
+    int rc = text != NULL ? job_store_text(txn, id, old_status, old_due, status,
+                                           rec_int(rec, "next_ms"), text)
+                          : job_store(txn, id, old_status, old_due, rec);
     if (rc == 0 && delivered_hook != NULL && strcmp(status, "delivered") == 0)
-        rc = delivered_hook(delivered_ctx, txn, rec, o->now_ms);
+        rc = delivered_hook(delivered_ctx, txn, rec, now_ms);
+    return rc;
+}
+
+int hub_job_settle(hub_txn *txn, const hub_job_outcome *o)
+{
+    unsigned char k[8];
+    hub_slice stored;
+    id_key(o->id, k);
+    int rc = hub_txn_get(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, &stored);
+    if (rc != 0)
+        return rc;
+    /* Prepared by the worker from what it read, and nothing has changed the job since. */
+    if (o->settled_text != NULL && stored.len == o->seen.len &&
+        memcmp(stored.base, o->seen.data, stored.len) == 0)
+        return settle_store(txn, o->id, o->old_status, o->old_due, o->settled, o->settled_text,
+                            o->now_ms);
+    json_t *rec = json_loadb(stored.base, stored.len, 0, NULL);
+    if (rec == NULL)
+        return HUB_EIO;
+    char old_status[16];
+    int64_t old_due = -1;
+    rc = settle_record(rec, o, old_status, &old_due) != 0
+             ? 0
+             : settle_store(txn, o->id, old_status, old_due, rec, NULL, o->now_ms);
     json_decref(rec);
     return rc;
 }
@@ -304,36 +409,97 @@ size_t hub_job_waiting(hub_txn *txn)
 
 /* ---- idempotency -------------------------------------------------------------------------- */
 
+#define IDEM_TAG      'B'
+#define IDEM_HASH_HEX 64 /* the request's SHA-256 in hex */
+#define IDEM_HEAD     (1 + IDEM_HASH_HEX + 8 + 2)
+
+/* A stored idempotency record, either layout: its hash, time and answer (new reference; with
+ * want_answer 0, NULL). HUB_EIO when it cannot be read. */
+static int idem_read(hub_slice v, int want_answer, char hash[IDEM_HASH_HEX + 1], int64_t *at_ms,
+                     json_t **answer)
+{
+    const unsigned char *b = (const unsigned char *)v.base;
+    *answer = NULL;
+    if (v.len > 0 && b[0] == '{') { /* written before 0.6 */
+        json_t *rec = json_loadb(v.base, v.len, 0, NULL);
+        const char *h = json_string_value(json_object_get(rec, "hash"));
+        snprintf(hash, IDEM_HASH_HEX + 1, "%s", h != NULL ? h : "");
+        *at_ms = rec_int(rec, "at_ms");
+        if (want_answer)
+            *answer = json_incref(json_object_get(rec, "answer"));
+        json_decref(rec);
+        return rec != NULL && (!want_answer || *answer != NULL) ? 0 : HUB_EIO;
+    }
+    if (v.len < IDEM_HEAD || b[0] != IDEM_TAG)
+        return HUB_EIO;
+    size_t n = ((size_t)b[IDEM_HEAD - 2] << 8) | b[IDEM_HEAD - 1];
+    if (v.len < IDEM_HEAD + 8 * n)
+        return HUB_EIO;
+    memcpy(hash, b + 1, IDEM_HASH_HEX);
+    hash[IDEM_HASH_HEX] = '\0';
+    *at_ms = (int64_t)hub_be64_get(b + 1 + IDEM_HASH_HEX);
+    if (!want_answer)
+        return 0;
+    const unsigned char *ids = b + IDEM_HEAD;
+    size_t off = IDEM_HEAD + 8 * n;
+    json_t *ans = json_loadb(v.base + off, v.len - off, 0, NULL);
+    json_t *dl = json_object_get(ans, "deliveries");
+    if (ans == NULL || json_array_size(dl) != n) {
+        json_decref(ans);
+        return HUB_EIO;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char id[24];
+        snprintf(id, sizeof(id), "%llu", (unsigned long long)hub_be64_get(ids + 8 * i));
+        if (json_object_set_new(json_array_get(dl, i), "id", json_string(id)) != 0) {
+            json_decref(ans);
+            return HUB_EIO;
+        }
+    }
+    *answer = ans;
+    return 0;
+}
+
 int hub_idem_lookup(hub_txn *txn, const char *key, const char *hash, int64_t now_ms,
                     json_t **answer)
 {
-    json_t *rec = NULL;
-    int rc = get_json(txn, HUB_DB_IDEMPOTENCY, hub_slice_cstr(key), &rec);
+    hub_slice v;
+    char stored[IDEM_HASH_HEX + 1];
+    int64_t at_ms;
+    json_t *ans = NULL;
+    int rc = hub_txn_get(txn, HUB_DB_IDEMPOTENCY, hub_slice_cstr(key), &v);
     if (rc != 0)
         return rc;
-    if (rec_int(rec, "at_ms") + HUB_IDEMPOTENCY_TTL_MS <= now_ms) {
-        json_decref(rec);
+    if (idem_read(v, 0, stored, &at_ms, &ans) != 0)
+        return HUB_EIO;
+    if (at_ms + HUB_IDEMPOTENCY_TTL_MS <= now_ms)
         return HUB_ENOTFOUND; /* expired: the key may be used again */
-    }
-    const char *h = json_string_value(json_object_get(rec, "hash"));
-    if (h == NULL || strcmp(h, hash) != 0) {
-        json_decref(rec);
+    if (strcmp(stored, hash) != 0)
         return HUB_EINVAL;
-    }
-    *answer = json_incref(json_object_get(rec, "answer"));
-    json_decref(rec);
-    return *answer != NULL ? 0 : HUB_EIO;
+    rc = idem_read(v, 1, stored, &at_ms, &ans);
+    *answer = ans;
+    return rc;
 }
 
-int hub_idem_put(hub_txn *txn, const char *key, const char *hash, const json_t *answer,
-                 int64_t now_ms)
+int hub_idem_put(hub_txn *txn, const char *key, const char *hash, const char *answer_text,
+                 const uint64_t *ids, size_t n, int64_t now_ms)
 {
-    json_t *rec =
-        json_pack("{s:s,s:O,s:I}", "hash", hash, "answer", answer, "at_ms", (json_int_t)now_ms);
-    if (rec == NULL)
+    if (strlen(hash) != IDEM_HASH_HEX || n > 0xffff)
+        return HUB_EINVAL;
+    size_t alen = strlen(answer_text), len = IDEM_HEAD + 8 * n + alen;
+    unsigned char *v = malloc(len);
+    if (v == NULL)
         return HUB_ENOMEM;
-    int rc = put_json(txn, HUB_DB_IDEMPOTENCY, hub_slice_cstr(key), rec);
-    json_decref(rec);
+    v[0] = IDEM_TAG;
+    memcpy(v + 1, hash, IDEM_HASH_HEX);
+    hub_be64_put(v + 1 + IDEM_HASH_HEX, (uint64_t)now_ms);
+    v[IDEM_HEAD - 2] = (unsigned char)(n >> 8);
+    v[IDEM_HEAD - 1] = (unsigned char)n;
+    for (size_t i = 0; i < n; i++)
+        hub_be64_put(v + IDEM_HEAD + 8 * i, ids[i]);
+    memcpy(v + IDEM_HEAD + 8 * n, answer_text, alen);
+    int rc = hub_txn_put(txn, HUB_DB_IDEMPOTENCY, hub_slice_cstr(key), (hub_slice){(char *)v, len});
+    free(v);
     return rc;
 }
 
@@ -346,9 +512,11 @@ int hub_jobs_sweep(hub_txn *txn, int64_t now_ms, int64_t keep_ms, size_t max, si
     int rc = hub_cursor_open(txn, HUB_DB_IDEMPOTENCY, &c);
     for (rc = rc == 0 ? hub_cursor_seek(c, (hub_slice){"", 0}, &k, &v) : rc; rc == 0 && n < max;
          rc = hub_cursor_next(c, &k, &v)) {
-        json_t *rec = json_loadb(v.base, v.len, 0, NULL);
-        int old = rec == NULL || rec_int(rec, "at_ms") + HUB_IDEMPOTENCY_TTL_MS <= now_ms;
-        json_decref(rec);
+        char hash[IDEM_HASH_HEX + 1];
+        int64_t at_ms = 0;
+        json_t *none = NULL;
+        int old =
+            idem_read(v, 0, hash, &at_ms, &none) != 0 || at_ms + HUB_IDEMPOTENCY_TTL_MS <= now_ms;
         if (old && hub_cursor_del(c) == 0)
             n++;
     }

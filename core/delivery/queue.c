@@ -168,6 +168,7 @@ static void outcome_done(hub_write_op *op)
     if (q->pending_ops == 0)
         pthread_cond_broadcast(&q->idle_cv);
     pthread_mutex_unlock(&q->mu);
+    hub_job_settle_release(&w->o);
     free(w);
 }
 
@@ -176,17 +177,20 @@ static int settle_fn(hub_txn *txn, void *arg)
     return hub_job_settle(txn, &((outcome_op *)arg)->o);
 }
 
-/* Loads job id and its artifact (copied into *body) in one read transaction. */
-static int load_job(hub_queue *q, uint64_t id, json_t **rec, hub_buf *body)
+/* Loads job id: its record text (copied into *seen, parsed into *rec) and its artifact
+ * (copied into *body), in one read transaction. */
+static int load_job(hub_queue *q, uint64_t id, hub_buf *seen, json_t **rec, hub_buf *body)
 {
     hub_txn *txn = NULL;
-    hub_slice b;
+    hub_slice r, b;
     int rc = hub_store_read(q->cfg.store, &txn);
-    if (rc == 0)
-        rc = hub_job_load(txn, id, rec);
+    if (rc == 0 && (rc = hub_job_record(txn, id, &r)) == 0)
+        rc = hub_buf_append(seen, r.base, r.len);
     if (rc == 0 && (rc = hub_job_body(txn, id, &b)) == 0)
         rc = hub_buf_append(body, b.base, b.len);
     hub_txn_end(txn);
+    if (rc == 0 && (*rec = json_loadb(seen->data, seen->len, 0, NULL)) == NULL)
+        rc = HUB_EIO;
     return rc;
 }
 
@@ -227,10 +231,11 @@ static int send_event(hub_queue *q, const char *hook, const hub_deliver_in *in, 
 static void attempt(hub_queue *q, uint64_t id)
 {
     json_t *rec = NULL;
-    hub_buf body;
+    hub_buf seen, body;
+    hub_buf_init(&seen, SIZE_MAX);
     hub_buf_init(&body, SIZE_MAX);
     outcome_op *w = calloc(1, sizeof(*w));
-    int rc = w != NULL ? load_job(q, id, &rec, &body) : HUB_ENOMEM;
+    int rc = w != NULL ? load_job(q, id, &seen, &rec, &body) : HUB_ENOMEM;
     const char *st = json_string_value(json_object_get(rec, "status"));
     if (rc != 0 || st == NULL || (strcmp(st, "queued") != 0 && strcmp(st, "failed") != 0)) {
         /* Gone, settled meanwhile, or unreadable: let go; the due index decides again. */
@@ -238,6 +243,7 @@ static void attempt(hub_queue *q, uint64_t id)
         held_remove(q, id);
         pthread_mutex_unlock(&q->mu);
         json_decref(rec);
+        hub_buf_free(&seen);
         hub_buf_free(&body);
         free(w);
         return;
@@ -281,6 +287,9 @@ static void attempt(hub_queue *q, uint64_t id)
     w->o.rng_seed = hub_retry_rand(&q->rng);
     q->pending_ops++;
     pthread_mutex_unlock(&q->mu);
+    /* The new record is worked out here, so the writer has only to compare and store it. */
+    hub_job_settle_prepare(&w->o, (hub_slice){seen.data, seen.len});
+    hub_buf_free(&seen);
     hub_store_submit(q->cfg.store, &w->op);
 }
 

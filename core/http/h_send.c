@@ -339,16 +339,58 @@ typedef struct send_state {
     char key[HUB_IDEMPOTENCY_KEY_MAX + HUB_TOKEN_NAME_MAX + 32];
     char hash[HUB_SHA256_HEX_LEN + 1];
     int replayed;
+    /* Made on the loop thread by stage(), so that the writer only stores: */
+    int64_t now_ms;
+    size_t n;            /* jobs */
+    char **records;      /* each job's record text */
+    const char **bodies; /* each job's artifact (borrowed from the plan) */
+    size_t *body_lens;
+    uint64_t *ids;     /* each job's id, set by the writer */
+    json_t *answer;    /* the 202 answer, deliveries' "id" filled in by the writer */
+    char *answer_text; /* the answer with every delivery's "id" "" (idempotent sends) */
 } send_state;
 
-static int enqueue_all(hub_txn *txn, hub_request *r, json_t *answer)
+static void send_state_free(void *p)
+{
+    send_state *st = p;
+    for (size_t i = 0; st->records != NULL && i < st->n; i++)
+        free(st->records[i]);
+    free(st->records);
+    free(st->bodies);
+    free(st->body_lens);
+    free(st->ids);
+    json_decref(st->answer);
+    free(st->answer_text);
+    free(st);
+}
+
+/*
+ * Everything of the send that does not need the write transaction, made here on the loop
+ * thread: each job's record text and the answer (r->result is the plan prepare() made). The
+ * writer then stores them, numbers the jobs and fills their ids in. 0, or HUB_ENOMEM.
+ */
+static int stage(hub_request *r, send_state *st)
 {
     size_t i;
     json_t *job;
-    const json_t *plan = r->result;
-    int64_t now = hub_now_ms();
-    json_t *out = json_object_get(answer, "deliveries");
-    json_array_foreach(json_object_get(plan, "jobs"), i, job)
+    const json_t *plan = r->result, *jobs = json_object_get(plan, "jobs");
+    const json_t *dec = json_object_get(plan, "decision");
+    st->now_ms = hub_now_ms();
+    st->n = json_array_size(jobs);
+    size_t n = st->n > 0 ? st->n : 1;
+    st->records = calloc(n, sizeof(*st->records));
+    st->bodies = calloc(n, sizeof(*st->bodies));
+    st->body_lens = calloc(n, sizeof(*st->body_lens));
+    st->ids = calloc(n, sizeof(*st->ids));
+    st->answer = json_pack(
+        "{s:[],s:O,s:O,s:O,s:O}", "deliveries", "skipped", json_object_get(plan, "skipped"),
+        "variant", json_object_get(dec, "variant"), "experiment_bucket",
+        json_object_get(dec, "experiment_bucket"), "reason", json_object_get(dec, "reason"));
+    if (st->records == NULL || st->bodies == NULL || st->body_lens == NULL || st->ids == NULL ||
+        st->answer == NULL)
+        return HUB_ENOMEM;
+    json_t *out = json_object_get(st->answer, "deliveries");
+    json_array_foreach(jobs, i, job)
     {
         const json_t *art = json_object_get(job, "artifact");
         hub_job_in in = {
@@ -361,17 +403,37 @@ static int enqueue_all(hub_txn *txn, hub_request *r, json_t *answer)
             .message_id = json_string_value(json_object_get(job, "message_id")),
             .version = (uint32_t)json_integer_value(json_object_get(job, "version")),
             .recipient = json_object_get(r->body, "recipient"),
-            .artifact = {(char *)json_string_value(art), json_string_length(art)},
         };
-        uint64_t id;
+        st->bodies[i] = json_string_value(art);
+        st->body_lens[i] = json_string_length(art);
+        st->records[i] = hub_job_record_text(&in, st->now_ms);
+        /* "id" first, as the writer fills it in where it stands */
+        if (st->records[i] == NULL ||
+            json_array_append_new(out,
+                                  json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", "", "channel",
+                                            in.channel, "variant", in.variant, "locale", in.locale,
+                                            "message_id", in.message_id, "status", "queued")) != 0)
+            return HUB_ENOMEM;
+    }
+    if (st->key[0] != '\0' && (st->answer_text = json_dumps(st->answer, JSON_COMPACT)) == NULL)
+        return HUB_ENOMEM;
+    return 0;
+}
+
+/* Stores the staged jobs; fills their ids into the answer. */
+static int enqueue_all(hub_txn *txn, send_state *st)
+{
+    json_t *out = json_object_get(st->answer, "deliveries");
+    for (size_t i = 0; i < st->n; i++) {
         char ids[24];
-        int rc = hub_job_enqueue(txn, &in, now, &id);
+        int rc = hub_job_enqueue_text(txn, st->records[i],
+                                      (hub_slice){(char *)st->bodies[i], st->body_lens[i]},
+                                      st->now_ms, &st->ids[i]);
         if (rc != 0)
             return rc;
-        snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
-        json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", ids, "channel",
-                                             in.channel, "variant", in.variant, "locale", in.locale,
-                                             "message_id", in.message_id, "status", "queued"));
+        snprintf(ids, sizeof(ids), "%llu", (unsigned long long)st->ids[i]);
+        if (json_object_set_new(json_array_get(out, i), "id", json_string(ids)) != 0)
+            return HUB_ENOMEM;
     }
     return 0;
 }
@@ -420,22 +482,16 @@ static int send_txn(hub_txn *txn, hub_request *r)
         if (rc != HUB_ENOTFOUND)
             return rc;
     }
-    json_t *dec = json_object_get(r->result, "decision");
-    answer = json_pack(
-        "{s:[],s:O,s:O,s:O,s:O}", "deliveries", "skipped", json_object_get(r->result, "skipped"),
-        "variant", json_object_get(dec, "variant"), "experiment_bucket",
-        json_object_get(dec, "experiment_bucket"), "reason", json_object_get(dec, "reason"));
-    int rc = answer != NULL ? enqueue_all(txn, r, answer) : HUB_ENOMEM;
+    int rc = enqueue_all(txn, st);
     if (rc == 0)
-        rc = record_exposure(txn, r, json_object_get(answer, "deliveries"));
+        rc = record_exposure(txn, r, json_object_get(st->answer, "deliveries"));
     if (rc == 0 && st->key[0] != '\0')
-        rc = hub_idem_put(txn, st->key, st->hash, answer, hub_now_ms());
-    if (rc != 0) {
-        json_decref(answer);
+        rc = hub_idem_put(txn, st->key, st->hash, st->answer_text, st->ids, st->n, st->now_ms);
+    if (rc != 0)
         return rc;
-    }
     json_decref(r->result);
-    r->result = answer;
+    r->result = st->answer;
+    st->answer = NULL;
     return 0;
 }
 
@@ -549,6 +605,7 @@ void hub_h_send(hub_request *r, const char *journey, const char *step)
         return;
     }
     r->scratch = st;
+    r->scratch_free = send_state_free;
     if (idempotency_key(r, st) != 0)
         return;
     if (st->key[0] != '\0' && request_hash(r, journey, step, st) != 0) {
@@ -559,5 +616,9 @@ void hub_h_send(hub_request *r, const char *journey, const char *step)
         return;
     if (prepare(r, journey, step, locale) != 0)
         return;
+    if (stage(r, st) != 0) {
+        hub_req_send_problem(r, 503, "out of memory", NULL);
+        return;
+    }
     hub_req_write(r, send_txn, send_done);
 }

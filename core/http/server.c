@@ -247,6 +247,26 @@ static void send_metrics(hub_http_server *s, hub_thread *t, h2o_req_t *req)
                    (unsigned long long)requests, (unsigned long long)conns,
                    (unsigned long long)hub_store_commit_count(s->store),
                    (unsigned long long)hub_store_map_used(s->store));
+    hub_writer_stats ws;
+    hub_store_writer_stats(s->store, &ws);
+    hub_buf_printf(&b,
+                   "# HELP omnihub_store_writer_batches_total Batches the writer thread ran, one "
+                   "transaction each.\n"
+                   "# TYPE omnihub_store_writer_batches_total counter\n"
+                   "omnihub_store_writer_batches_total %llu\n"
+                   "# HELP omnihub_store_writer_ops_total Write operations in those batches.\n"
+                   "# TYPE omnihub_store_writer_ops_total counter\n"
+                   "omnihub_store_writer_ops_total %llu\n"
+                   "# HELP omnihub_store_writer_busy_seconds_total Time the writer spent running "
+                   "batches.\n"
+                   "# TYPE omnihub_store_writer_busy_seconds_total counter\n"
+                   "omnihub_store_writer_busy_seconds_total %.6f\n"
+                   "# HELP omnihub_store_writer_commit_seconds_total Of which committing: page "
+                   "writes and fsyncs.\n"
+                   "# TYPE omnihub_store_writer_commit_seconds_total counter\n"
+                   "omnihub_store_writer_commit_seconds_total %.6f\n",
+                   (unsigned long long)ws.batches, (unsigned long long)ws.ops,
+                   (double)ws.busy_us / 1e6, (double)ws.commit_us / 1e6);
     const hub_plugins *plugins =
         s->cfg.renderer != NULL ? hub_renderer_plugins(s->cfg.renderer) : NULL;
     hub_buf_printf(&b,

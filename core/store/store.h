@@ -125,7 +125,8 @@ typedef int (*hub_write_fn)(hub_txn *txn, void *arg);
 typedef struct hub_write_op {
     hub_write_fn fn;
     void *arg;
-    /* Called on the writer thread after the commit (or failure); op->result holds fn's
+    /* Called after the commit (or failure), on the writer's completer thread in commit order
+     * (or on the submitting thread when no writer runs); op->result holds fn's
      * return value, or HUB_EFULL / HUB_EIO if the commit itself failed, or HUB_ESHUTDOWN.
      * The op is the caller's memory; the writer does not touch it after calling done. */
     void (*done)(struct hub_write_op *op);
@@ -141,8 +142,17 @@ void hub_store_submit(hub_store *s, hub_write_op *op);
 /* Runs fn durably and waits: through the writer if it runs, else in its own transaction on
  * this thread. Returns fn's result or the commit's error. */
 int hub_store_write(hub_store *s, hub_write_fn fn, void *arg);
-/* Finishes every queued op, then stops the writer thread. */
+/* Finishes every queued op and its done, then stops the writer thread. */
 void hub_store_writer_stop(hub_store *s);
+
+/* What the writer thread has done since it started; all zero when none runs. Thread-safe. */
+typedef struct hub_writer_stats {
+    uint64_t batches;   /* batches run (each one transaction, committed once) */
+    uint64_t ops;       /* operations in them */
+    uint64_t busy_us;   /* time running batches: the operations and the commit */
+    uint64_t commit_us; /* of which in the commit: writing the pages and the fsyncs */
+} hub_writer_stats;
+void hub_store_writer_stats(hub_store *s, hub_writer_stats *out);
 
 /* fn(ctx) runs after every successful commit (on the committing thread, before the ops'
  * `done`; it must not block or write). One hook per store; NULL clears it. Once this returns,

@@ -7,6 +7,11 @@
  * whose fn fails (or whose writes hit a full map) is rolled back alone by aborting its child
  * transaction. `done` runs only after the outer commit, so result 0 means "on disk".
  *
+ * The `done` callbacks run on a second thread, the completer, in commit order: they wake
+ * other threads (an HTTP loop, a delivery worker), and those wake-ups are system calls that
+ * would otherwise sit between one commit and the next. The writer hands the committed batch
+ * over and starts the next one at once.
+ *
  * The writer also runs mdb_reader_check about every 10 s, so slots of dead reader processes
  * do not pile up.
  */
@@ -14,6 +19,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -39,6 +45,13 @@ struct hub_writer {
     hub_write_op *head, *tail;
     writer_state state;
     unsigned batch_max;
+    /* The completer: committed ops waiting for their `done`, in commit order. */
+    pthread_t completer;
+    pthread_mutex_t done_mu;
+    pthread_cond_t done_cv;
+    hub_write_op *done_head, *done_tail;
+    int writer_exited; /* under done_mu: nothing more will be handed over */
+    atomic_uint_fast64_t batches, ops, busy_us, commit_us;
 };
 
 /* Result for ops whose own work succeeded but whose outer commit failed. */
@@ -72,9 +85,33 @@ static int run_child(hub_store *s, MDB_txn *outer, hub_write_op *op)
     return 1;
 }
 
-/* Runs a batch (a NULL-terminated list through next_) in one outer transaction. */
-static void run_batch(hub_store *s, hub_write_op *batch)
+static uint64_t micros_since(int64_t start_us)
 {
+    int64_t d = hub_mono_us() - start_us;
+    return d > 0 ? (uint64_t)d : 0;
+}
+
+/* Appends a committed batch to the completer's list. */
+static void hand_over(struct hub_writer *w, hub_write_op *batch, hub_write_op *last)
+{
+    pthread_mutex_lock(&w->done_mu);
+    if (w->done_tail != NULL)
+        w->done_tail->next_ = batch;
+    else
+        w->done_head = batch;
+    w->done_tail = last;
+    pthread_cond_signal(&w->done_cv);
+    pthread_mutex_unlock(&w->done_mu);
+}
+
+/* Runs a batch (a NULL-terminated list through next_) in one outer transaction, then hands it
+ * to the completer. */
+static void run_batch(struct hub_writer *w, hub_write_op *batch)
+{
+    hub_store *s = w->s;
+    int64_t start = hub_mono_us();
+    size_t n = 0;
+    hub_write_op *last = batch;
     MDB_txn *outer;
     int rc = mdb_txn_begin(hub_store_env_(s), NULL, 0, &outer);
     if (rc != 0) {
@@ -87,7 +124,9 @@ static void run_batch(hub_store *s, hub_write_op *batch)
         if (kept == 0) {
             mdb_txn_abort(outer); /* nothing to write: no fsync */
         } else {
+            int64_t commit_start = hub_mono_us();
             rc = mdb_txn_commit(outer); /* never abort after this, even on failure */
+            atomic_fetch_add(&w->commit_us, micros_since(commit_start));
             hub_store_count_commit_(s, rc == 0);
             if (rc != 0) {
                 HUB_LOG_ERROR("store: group commit failed: %s", mdb_strerror(rc));
@@ -97,13 +136,44 @@ static void run_batch(hub_store *s, hub_write_op *batch)
             }
         }
     }
-    hub_write_op *op = batch;
+    for (hub_write_op *op = batch; op != NULL; op = op->next_) {
+        last = op;
+        n++;
+    }
+    atomic_fetch_add(&w->batches, 1);
+    atomic_fetch_add(&w->ops, n);
+    atomic_fetch_add(&w->busy_us, micros_since(start));
+    hand_over(w, batch, last);
+}
+
+/* Calls done on each op of list, in order. */
+static void complete(hub_write_op *op)
+{
     while (op != NULL) {
         hub_write_op *next = op->next_; /* the op may be gone once done returns */
         op->next_ = NULL;
         op->done(op);
         op = next;
     }
+}
+
+static void *completer_main(void *arg)
+{
+    struct hub_writer *w = arg;
+    pthread_mutex_lock(&w->done_mu);
+    for (;;) {
+        while (w->done_head == NULL && !w->writer_exited)
+            pthread_cond_wait(&w->done_cv, &w->done_mu);
+        hub_write_op *list = w->done_head;
+        w->done_head = w->done_tail = NULL;
+        if (list == NULL)
+            break; /* the writer has exited and everything is done */
+        pthread_mutex_unlock(&w->done_mu);
+        complete(list);
+        pthread_mutex_lock(&w->done_mu);
+    }
+    pthread_mutex_unlock(&w->done_mu);
+    return NULL;
 }
 
 /* Takes up to batch_max queued ops; w->mu held. */
@@ -138,7 +208,7 @@ static void *writer_main(void *arg)
         hub_write_op *batch = w->head != NULL ? take_batch(w) : NULL;
         pthread_mutex_unlock(&w->mu);
         if (batch != NULL)
-            run_batch(w->s, batch);
+            run_batch(w, batch);
         if (hub_mono_ms() >= next_check) {
             hub_store_reader_check(w->s);
             next_check = hub_mono_ms() + READER_CHECK_MS;
@@ -146,7 +216,20 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
+    pthread_mutex_lock(&w->done_mu);
+    w->writer_exited = 1;
+    pthread_cond_signal(&w->done_cv);
+    pthread_mutex_unlock(&w->done_mu);
     return NULL;
+}
+
+static void writer_free(struct hub_writer *w)
+{
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->done_cv);
+    pthread_mutex_destroy(&w->done_mu);
+    free(w);
 }
 
 int hub_store_writer_start(hub_store *s, unsigned batch_max)
@@ -170,10 +253,20 @@ int hub_store_writer_start(hub_store *s, unsigned batch_max)
     pthread_cond_init(&w->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->done_cv, NULL);
+    pthread_mutex_init(&w->done_mu, NULL);
+    if (pthread_create(&w->completer, NULL, completer_main, w) != 0) {
+        writer_free(w);
+        HUB_LOG_ERROR("store: cannot start the writer's completer thread");
+        return HUB_EIO;
+    }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        pthread_cond_destroy(&w->cv);
-        pthread_mutex_destroy(&w->mu);
-        free(w);
+        pthread_mutex_lock(&w->done_mu);
+        w->writer_exited = 1;
+        pthread_cond_signal(&w->done_cv);
+        pthread_mutex_unlock(&w->done_mu);
+        pthread_join(w->completer, NULL);
+        writer_free(w);
         HUB_LOG_ERROR("store: cannot start the writer thread");
         return HUB_EIO;
     }
@@ -194,7 +287,8 @@ void hub_store_writer_stop(hub_store *s)
     w->state = W_STOPPING;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL); /* the thread drains the queue before it exits */
+    pthread_join(w->thread, NULL);    /* the thread drains the queue before it exits */
+    pthread_join(w->completer, NULL); /* and the completer every done after it */
     pthread_mutex_lock(&w->mu);
     w->state = W_STOPPED;
     pthread_mutex_unlock(&w->mu);
@@ -206,9 +300,7 @@ void hub_store_writer_destroy_(hub_store *s)
     struct hub_writer *w = *ref;
     if (w == NULL)
         return;
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
-    free(w);
+    writer_free(w);
     *ref = NULL;
 }
 
@@ -275,14 +367,17 @@ static void sync_done(hub_write_op *op)
 int hub_store_write(hub_store *s, hub_write_fn fn, void *arg)
 {
     struct hub_writer *w = *hub_store_writer_ref_(s);
-    int running = 0;
+    int running = 0, threads = 0;
     if (w != NULL) {
         pthread_mutex_lock(&w->mu);
         running = w->state == W_RUNNING;
+        threads = w->state != W_STOPPED;
         pthread_mutex_unlock(&w->mu);
-        if (running && pthread_equal(pthread_self(), w->thread)) {
-            HUB_LOG_ERROR("store: hub_store_write called from the writer thread");
-            return HUB_EINVAL; /* would wait for itself forever */
+        /* Also while stopping: the writer and its completer are still at work then. */
+        if (threads && (pthread_equal(pthread_self(), w->thread) ||
+                        pthread_equal(pthread_self(), w->completer))) {
+            HUB_LOG_ERROR("store: hub_store_write called from the writer or its completer");
+            return HUB_EINVAL; /* would wait for itself, or write beside it */
         }
     }
     if (!running)
@@ -298,4 +393,16 @@ int hub_store_write(hub_store *s, hub_write_fn fn, void *arg)
     pthread_cond_destroy(&c.cv);
     pthread_mutex_destroy(&c.mu);
     return c.op.result;
+}
+
+void hub_store_writer_stats(hub_store *s, hub_writer_stats *out)
+{
+    struct hub_writer *w = *hub_store_writer_ref_(s);
+    *out = (hub_writer_stats){0};
+    if (w == NULL)
+        return;
+    out->batches = atomic_load(&w->batches);
+    out->ops = atomic_load(&w->ops);
+    out->busy_us = atomic_load(&w->busy_us);
+    out->commit_us = atomic_load(&w->commit_us);
 }

@@ -14,7 +14,7 @@ def scrape(hub):
             assert re.match(r"# (HELP|TYPE) omnihub_\w+ ", line), line
             continue
         name, value = line.split(" ")
-        values[name] = int(value)
+        values[name] = float(value)  # Prometheus values are floats (seconds are)
     return values
 
 
@@ -32,6 +32,15 @@ def test_metrics_count_requests_and_commits(hub):
     assert after["omnihub_store_commits_total"] > before["omnihub_store_commits_total"]
     assert after["omnihub_http_connections"] >= 1
     assert after["omnihub_store_map_used_bytes"] > 0
+    # the group commit: the put was one operation of at least one more batch
+    def moved(name):
+        return after["omnihub_store_writer_%s" % name] - before["omnihub_store_writer_%s" % name]
+    batches, ops = moved("batches_total"), moved("ops_total")
+    assert batches >= 1 and ops >= batches
+    busy = after["omnihub_store_writer_busy_seconds_total"]
+    commit = after["omnihub_store_writer_commit_seconds_total"]
+    assert moved("busy_seconds_total") > 0
+    assert 0 < commit <= busy
 
 
 def test_metrics_is_read_only(hub):

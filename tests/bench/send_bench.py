@@ -25,7 +25,9 @@ in the same run:
       aiosmtpd: its CPU share is printed, it may be the limit).
 Prints each number, the ratios against the reference (and (b) against the budget of
 DESIGN.md, 5k queued deliveries per second), the CPU seconds of the hub and the sink, and the
-CPU shares of the hub's three busiest threads (a thread near 100% is a bottleneck or a spin).
+CPU shares of the hub's three busiest threads (a thread near 100% is a bottleneck or a spin),
+and for (b0) and (b) what the group commit did: operations per commit, the share of the time
+the writer thread was busy, and its time per batch with the part spent committing.
 A MISMATCH line means accepted, delivered and written counts disagree.
 
 Needs wrk (scripts/install-deps.sh --bench) and python3-aiosmtpd. Everything runs on 127.0.0.1.
@@ -132,6 +134,16 @@ class Hub:
         delivered, retry = attempts.pop("delivered", 0), attempts.pop("retry", 0)
         return delivered, retry, sum(attempts.values()), int(waiting.group(1)) if waiting else 0
 
+    def writer(self):
+        """The writer thread's counters: (batches, ops, busy seconds, commit seconds)."""
+        text = urllib.request.urlopen(self.base + "/metrics", timeout=30).read().decode()
+
+        def val(name):
+            m = re.search(r"^omnihub_store_writer_%s (\S+)" % name, text, re.M)
+            return float(m.group(1)) if m else 0.0
+        return (val("batches_total"), val("ops_total"), val("busy_seconds_total"),
+                val("commit_seconds_total"))
+
     def cpu(self):
         return cpu_seconds(self.proc.pid)
 
@@ -143,6 +155,17 @@ class Hub:
         rc = self.proc.wait(timeout=120)
         self.errlog.close()
         return rc
+
+
+def writer_line(before, after, secs):
+    """What the group commit did between two Hub.writer() readings."""
+    batches = after[0] - before[0]
+    if batches <= 0:
+        return "writer: no batches"
+    return ("writer: %.1f ops per commit, busy %.0f%% of the time, %.2f ms per batch of which "
+            "%.2f ms committing (page writes and fsyncs)"
+            % ((after[1] - before[1]) / batches, 100 * (after[2] - before[2]) / secs,
+               1000 * (after[2] - before[2]) / batches, 1000 * (after[3] - before[3]) / batches))
 
 
 def wrk(args, url, seconds, script=None, script_args=()):
@@ -272,8 +295,10 @@ def main():
         # (b0) sends accepted while the gateway is down: the send path alone
         held = Hub(work, args.threads, args.workers, smtp.url, held=True)
         try:
+            w0 = held.writer()
             res = wrk(args, held.base + SEND_PATH, args.seconds, os.path.join(HERE, "send.lua"),
                       (held.token, run + "h", SEND_PATH, "sms"))
+            held_writer = writer_line(w0, held.writer(), args.seconds)
         finally:
             held.stop()
         lua = re.search(r"send-lua: status202=(\d+) other=(\d+) first_other=(\S+) "
@@ -281,12 +306,13 @@ def main():
         held_rate = int(lua.group(1)) / (int(lua.group(4)) / 1e6) if lua else 0.0
         print("(b0) sends accepted, gateway down: %8.0f /s  p99 %.2f ms  (deliveries held back; "
               "ratio to the budget of 5k/s %.2f)" % (held_rate, res["p99_ms"], held_rate / BUDGET))
+        print("    " + held_writer)
 
         # (b) sends accepted per second
-        m_before, cpu0, th0 = hub.metrics(), hub.cpu(), hub.threads()
+        m_before, cpu0, th0, w0 = hub.metrics(), hub.cpu(), hub.threads(), hub.writer()
         res = wrk(args, hub.base + SEND_PATH, args.seconds, os.path.join(HERE, "send.lua"),
                   (hub.token, run, SEND_PATH, "sms"))
-        m_stop, cpu1, th1 = hub.metrics(), hub.cpu(), hub.threads()
+        m_stop, cpu1, th1, w1 = hub.metrics(), hub.cpu(), hub.threads(), hub.writer()
         lua = re.search(r"send-lua: status202=(\d+) other=(\d+) first_other=(\S+) "
                         r"duration_us=(\d+)", res["raw"])
         if not lua:
@@ -301,6 +327,7 @@ def main():
         print("    ratio to /healthz %.2f, to the budget of 5k/s %.2f; hub CPU %.1f s, "
               "busiest threads %s of a core"
               % (sends / ref["rps"], sends / BUDGET, cpu1 - cpu0, busiest(th0, th1, secs)))
+        print("    " + writer_line(w0, w1, secs))
 
         # (c) delivered per second to the outbox
         during = (m_stop[0] - m_before[0]) / secs

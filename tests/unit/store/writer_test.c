@@ -1,6 +1,7 @@
 /*
  * writer tests: per-op rollback inside a batch, group commit under concurrency, draining on
- * stop, submit after stop, and the no-writer path.
+ * stop, submit after stop, the no-writer path, `done` on the completer thread in commit order
+ * while the writer goes on, and the writer's counters.
  */
 #include "store/store.h"
 /* test.h formats a path into a fixed buffer; gcc cannot prove it fits */
@@ -9,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 static hub_store *open_fresh(const char *name)
 {
@@ -89,6 +91,13 @@ static int gate_fn(hub_txn *t, void *arg)
     while (!g->open)
         pthread_cond_wait(&g->cv, &g->mu);
     pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
+static int noop_fn(hub_txn *t, void *arg)
+{
+    (void)t;
+    (void)arg;
     return 0;
 }
 
@@ -407,6 +416,114 @@ static void test_map_full_in_batch(void)
     hub_store_close(s);
 }
 
+/* ---- done on the completer ------------------------------------------------------------ */
+
+#define ORDERED 40
+
+typedef struct ordered {
+    hub_write_op op; /* first */
+    char key[32];
+    pthread_t fn_thread, done_thread;
+    int *log, *log_len; /* done appends its index here (only the completer writes it) */
+    int index;
+    gate *hold; /* done waits here when set */
+} ordered;
+
+static int ordered_fn(hub_txn *t, void *arg)
+{
+    ordered *o = arg;
+    o->fn_thread = pthread_self();
+    return hub_txn_put(t, HUB_DB_DRAFTS, hub_slice_cstr(o->key), HUB_SLICE_LIT("v"));
+}
+
+static void ordered_done(hub_write_op *op)
+{
+    ordered *o = (ordered *)op;
+    o->done_thread = pthread_self();
+    if (o->hold != NULL)
+        gate_fn(NULL, o->hold);
+    o->log[(*o->log_len)++] = o->index;
+}
+
+static void test_done_on_completer(void)
+{
+    hub_store *s = open_fresh("writer_completer");
+    REQUIRE(s != NULL);
+    REQUIRE(hub_store_writer_start(s, 4) == 0); /* small batches: several commits */
+    static ordered ops[ORDERED];
+    int log[ORDERED], log_len = 0;
+    gate hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    for (int i = 0; i < ORDERED; i++) {
+        ops[i] = (ordered){.op = {.fn = ordered_fn, .arg = &ops[i], .done = ordered_done},
+                           .log = log,
+                           .log_len = &log_len,
+                           .index = i,
+                           .hold = i == 0 ? &hold : NULL};
+        snprintf(ops[i].key, sizeof(ops[i].key), "ord%03d", i);
+    }
+    /* The first op's done blocks; the writer must go on committing the others meanwhile. */
+    hub_store_submit(s, &ops[0].op);
+    gate_wait_entered(&hold);
+    for (int i = 1; i < ORDERED; i++)
+        hub_store_submit(s, &ops[i].op);
+    int committed = 0;
+    for (int tries = 0; tries < 500 && !committed; tries++) {
+        committed = present(s, HUB_DB_DRAFTS, "ord039") == 1;
+        if (!committed)
+            nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    CHECK(committed);
+    CHECK(log_len == 0); /* no done ran ahead of the blocked one */
+    gate_open(&hold);
+    hub_store_writer_stop(s); /* returns once every done has run */
+    CHECK(log_len == ORDERED);
+    int in_order = 1;
+    for (int i = 0; i < log_len; i++)
+        in_order &= log[i] == i;
+    CHECK(in_order);
+    CHECK(!pthread_equal(ops[5].fn_thread, ops[5].done_thread));
+    CHECK(pthread_equal(ops[5].done_thread, ops[30].done_thread));
+    CHECK(!pthread_equal(ops[5].done_thread, pthread_self()));
+
+    hub_writer_stats st;
+    hub_store_writer_stats(s, &st);
+    CHECK(st.ops == ORDERED);
+    CHECK(st.batches >= ORDERED / 4 && st.batches <= ORDERED);
+    CHECK(st.busy_us >= st.commit_us && st.commit_us > 0);
+    hub_store_close(s);
+
+    hub_store *none = open_fresh("writer_nostats");
+    REQUIRE(none != NULL);
+    st.ops = 99;
+    hub_store_writer_stats(none, &st);
+    CHECK(st.ops == 0 && st.batches == 0 && st.busy_us == 0);
+    hub_store_close(none);
+}
+
+typedef struct nested {
+    hub_write_op op; /* first */
+    hub_store *s;
+    int result;
+} nested;
+
+static void nested_done(hub_write_op *op)
+{
+    nested *n = (nested *)op;
+    n->result = hub_store_write(n->s, op_fn, NULL); /* would wait for itself */
+}
+
+static void test_write_from_completer(void)
+{
+    hub_store *s = open_fresh("writer_completer_write");
+    REQUIRE(s != NULL);
+    REQUIRE(hub_store_writer_start(s, 0) == 0);
+    nested n = {.op = {.fn = noop_fn, .done = nested_done}, .s = s, .result = 1};
+    hub_store_submit(s, &n.op);
+    hub_store_writer_stop(s);
+    CHECK(n.result == HUB_EINVAL);
+    hub_store_close(s);
+}
+
 int main(void)
 {
     RUN(test_rollback_in_batch);
@@ -417,5 +534,7 @@ int main(void)
     RUN(test_map_full_in_batch);
     RUN(test_group_commit);
     RUN(test_write_from_writer);
+    RUN(test_done_on_completer);
+    RUN(test_write_from_completer);
     return TEST_SUMMARY();
 }
