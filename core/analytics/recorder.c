@@ -62,6 +62,7 @@ static void free_list(pending *p)
 static void *run(void *arg)
 {
     hub_recorder *r = arg;
+    hub_thread_name("oh-recorder");
     pthread_mutex_lock(&r->mu);
     for (;;) {
         while (r->head == NULL && !r->stop)

@@ -134,6 +134,7 @@ static void analytics_work(hub_scheduler *s)
 static void *scheduler_main(void *arg)
 {
     hub_scheduler *s = arg;
+    hub_thread_name("oh-scheduler");
     fire_arg a = {.s = s};
     hub_buf_init(&a.key, 4096);
     for (;;) {

@@ -5,6 +5,7 @@
 #include "base/base.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,4 +476,11 @@ long hub_b64url_decode(const char *in, size_t len, unsigned char *out, size_t ou
     if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
         return -1;
     return (long)o;
+}
+
+void hub_thread_name(const char *name)
+{
+    char n[16];
+    snprintf(n, sizeof(n), "%s", name);
+    (void)pthread_setname_np(pthread_self(), n);
 }

@@ -149,6 +149,9 @@ void hub_hex(const unsigned char *in, size_t len, char *out);
 size_t hub_b64url_encode(const unsigned char *in, size_t len, char *out);
 long hub_b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_cap);
 
+/* Names the calling thread (at most 15 bytes are kept), for top -H, perf and gdb. */
+void hub_thread_name(const char *name);
+
 /* ---- time ------------------------------------------------------------------------------ */
 
 /* Wall clock in milliseconds since the epoch, and monotonic milli- and microseconds. */

@@ -296,6 +296,7 @@ static void attempt(hub_queue *q, uint64_t id)
 static void *worker_main(void *arg)
 {
     hub_queue *q = arg;
+    hub_thread_name("oh-deliver");
     for (;;) {
         pthread_mutex_lock(&q->mu);
         while (!q->stopping && q->ring_len == 0)
@@ -409,6 +410,7 @@ static int due_now_all(hub_queue *q)
 static void *dispatcher_main(void *arg)
 {
     hub_queue *q = arg;
+    hub_thread_name("oh-dispatch");
     int64_t last_sweep = 0;
     /* Here rather than in hub_queue_start: however many jobs wait, start-up does not. */
     if (due_now_all(q) != 0)

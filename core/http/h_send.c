@@ -348,6 +348,8 @@ typedef struct send_state {
     uint64_t *ids;     /* each job's id, set by the writer */
     json_t *answer;    /* the 202 answer, deliveries' "id" filled in by the writer */
     char *answer_text; /* the answer with every delivery's "id" "" (idempotent sends) */
+    json_t *plan;      /* prepare()'s plan once the answer replaced it: freed here, not by
+                        * the writer */
 } send_state;
 
 static void send_state_free(void *p)
@@ -360,6 +362,7 @@ static void send_state_free(void *p)
     free(st->body_lens);
     free(st->ids);
     json_decref(st->answer);
+    json_decref(st->plan);
     free(st->answer_text);
     free(st);
 }
@@ -473,8 +476,8 @@ static int send_txn(hub_txn *txn, hub_request *r)
         if (rc == HUB_EINVAL)
             return hub_error_set(&r->err, HUB_EINVAL,
                                  "the idempotency key was used with another request");
-        if (rc == 0) { /* a duplicate got here first */
-            json_decref(r->result);
+        if (rc == 0) {            /* a duplicate got here first */
+            st->plan = r->result; /* freed on the loop thread, not here */
             r->result = answer;
             st->replayed = 1;
             return 0;
@@ -489,7 +492,7 @@ static int send_txn(hub_txn *txn, hub_request *r)
         rc = hub_idem_put(txn, st->key, st->hash, st->answer_text, st->ids, st->n, st->now_ms);
     if (rc != 0)
         return rc;
-    json_decref(r->result);
+    st->plan = r->result; /* freed on the loop thread, not here */
     r->result = st->answer;
     st->answer = NULL;
     return 0;

@@ -515,6 +515,7 @@ static void drain(hub_thread *t)
 static void *thread_main(void *arg)
 {
     hub_thread *t = arg;
+    hub_thread_name("oh-http");
     h2o_context_init(&t->ctx, h2o_evloop_create(), &t->server->config);
     h2o_multithread_register_receiver(t->ctx.queue, &t->receiver, hub_req_on_writes_done);
     t->accept.ctx = &t->ctx;

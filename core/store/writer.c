@@ -160,6 +160,7 @@ static void complete(hub_write_op *op)
 static void *completer_main(void *arg)
 {
     struct hub_writer *w = arg;
+    hub_thread_name("oh-completer");
     pthread_mutex_lock(&w->done_mu);
     for (;;) {
         while (w->done_head == NULL && !w->writer_exited)
@@ -192,6 +193,7 @@ static hub_write_op *take_batch(struct hub_writer *w)
 static void *writer_main(void *arg)
 {
     struct hub_writer *w = arg;
+    hub_thread_name("oh-writer");
     int64_t next_check = hub_mono_ms() + READER_CHECK_MS;
     pthread_mutex_lock(&w->mu);
     for (;;) {

@@ -7,10 +7,13 @@
 Starts its own hub (content-samples imported, a delivery token, sms to the outbox driver,
 email to the smtp driver pointed at an SmtpSink of tests/servers, --threads 2) and measures,
 in the same run:
-  (a) reference: GET /healthz with wrk, --connections (16), --seconds; and, for the outbox, the
-      disk: files written the way the outbox writes them (temporary file, write, fsync, rename,
-      fsync of the directory) by as many threads as the hub has delivery workers (measured
-      again right after (c); the better of the two is the reference);
+  (a) reference: GET /healthz with wrk, --connections (16), --seconds; the disk's bound for
+      durable group commit: --connections closed-loop clients in threads of this script
+      queueing to one committer that writes, fdatasyncs and writes a meta block through
+      O_DSYNC (the two flushes of an LMDB commit) before it answers, with no B-tree work; and,
+      for the outbox, the disk: files written the way the outbox writes them (temporary file,
+      write, fsync, rename, fsync of the directory) by as many threads as the hub has delivery
+      workers (measured again right after (c); the better of the two is the reference);
   (b0) the same as (b) on a second hub whose sms gateway is down (deliveries wait an hour),
       so the send path is measured without deliveries competing for the disk;
   (b) sends accepted per second: wrk POST /v1/journeys/journey/application-abandonment/steps/
@@ -187,6 +190,73 @@ def wrk(args, url, seconds, script=None, script_args=()):
             "errors": errors.group(1) if errors else "none"}
 
 
+def commit_reference(where, clients, seconds):
+    """Durable commits per second that the disk allows `clients` closed-loop clients when
+    nothing but the disk is in the way: one committer thread takes whatever the clients have
+    queued, writes it (one 4 KiB page per request, contiguous), fdatasyncs, then writes a
+    120-byte meta block through an O_DSYNC descriptor (LMDB's two flushes per commit), and
+    only then answers. Returns (commits of one request each per second, requests per
+    commit)."""
+    d = tempfile.mkdtemp(prefix="commit-ref-", dir=where)
+    path = os.path.join(d, "log")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    mfd = os.open(path, os.O_RDWR | os.O_DSYNC)
+    cv = threading.Condition()
+    queue, state = [], {"done": 0, "commits": 0, "stop": False, "off": 8192}
+    page = b"r" * 4096
+
+    def committer():
+        while True:
+            with cv:
+                while not queue and not state["stop"]:
+                    cv.wait()
+                if state["stop"]:
+                    return
+                batch = queue[:]
+                del queue[:]
+            os.pwrite(fd, page * len(batch), state["off"])
+            state["off"] += 4096 * len(batch)
+            os.fdatasync(fd)
+            os.pwrite(mfd, page[:120], 4096 * (state["commits"] % 2))
+            with cv:
+                state["commits"] += 1
+                state["done"] += len(batch)
+                for ev in batch:
+                    ev.set()
+
+    def client():
+        while not state["stop"]:
+            ev = threading.Event()
+            with cv:
+                queue.append(ev)
+                cv.notify_all()
+            ev.wait()
+
+    ts = [threading.Thread(target=committer)] + [threading.Thread(target=client)
+                                                  for _ in range(clients)]
+    for t in ts:
+        t.start()
+    time.sleep(0.5)  # warm up
+    with cv:
+        d0, c0 = state["done"], state["commits"]
+    start = time.perf_counter()
+    time.sleep(seconds)
+    with cv:
+        d1, c1 = state["done"], state["commits"]
+    secs = time.perf_counter() - start
+    with cv:
+        state["stop"] = True
+        cv.notify_all()
+        for ev in queue:
+            ev.set()
+    for t in ts:
+        t.join()
+    os.close(fd)
+    os.close(mfd)
+    shutil.rmtree(d, ignore_errors=True)
+    return (d1 - d0) / secs, (d1 - d0) / max(1, c1 - c0)
+
+
 def disk_reference(where, writers, count, size):
     """Files per second written the way the outbox does (tmp, write, fsync, rename, fsync of
     the directory), by `writers` threads, `count` files of `size` bytes."""
@@ -289,8 +359,12 @@ def main():
         print("(a) reference GET /healthz       : %9.0f req/s  p99 %.2f ms  (socket errors %s)"
               % (ref["rps"], ref["p99_ms"], ref["errors"]))
         disk = disk_reference(work, args.workers, 2000, OUTBOX_FILE_BYTES)
+        commit_ref, commit_batch = commit_reference(work, args.connections, 3)
         print("(a) reference disk, %d writers   : %9.0f files/s (tmp + write + fsync + rename + "
               "fsync dir, %d B)" % (args.workers, disk, OUTBOX_FILE_BYTES))
+        print("(a) reference group commit, %2d  : %9.0f commits/s (%d closed-loop clients, one "
+              "committer: write, fdatasync, O_DSYNC meta; %.1f per commit)"
+              % (args.connections, commit_ref, args.connections, commit_batch))
 
         # (b0) sends accepted while the gateway is down: the send path alone
         held = Hub(work, args.threads, args.workers, smtp.url, held=True)
@@ -305,7 +379,8 @@ def main():
                         r"duration_us=(\d+)", res["raw"])
         held_rate = int(lua.group(1)) / (int(lua.group(4)) / 1e6) if lua else 0.0
         print("(b0) sends accepted, gateway down: %8.0f /s  p99 %.2f ms  (deliveries held back; "
-              "ratio to the budget of 5k/s %.2f)" % (held_rate, res["p99_ms"], held_rate / BUDGET))
+              "ratio to the budget of 5k/s %.2f, to the group commit reference %.2f)"
+              % (held_rate, res["p99_ms"], held_rate / BUDGET, held_rate / commit_ref))
         print("    " + held_writer)
 
         # (b) sends accepted per second
@@ -324,9 +399,10 @@ def main():
               "202%s, socket errors %s)"
               % (sends, res["p99_ms"], ok, secs, other,
                  "" if other == 0 else " first " + lua.group(3), res["errors"]))
-        print("    ratio to /healthz %.2f, to the budget of 5k/s %.2f; hub CPU %.1f s, "
-              "busiest threads %s of a core"
-              % (sends / ref["rps"], sends / BUDGET, cpu1 - cpu0, busiest(th0, th1, secs)))
+        print("    ratio to /healthz %.2f, to the group commit reference %.2f, to the budget of "
+              "5k/s %.2f; hub CPU %.1f s, busiest threads %s of a core"
+              % (sends / ref["rps"], sends / commit_ref, sends / BUDGET, cpu1 - cpu0,
+                 busiest(th0, th1, secs)))
         print("    " + writer_line(w0, w1, secs))
 
         # (c) delivered per second to the outbox
