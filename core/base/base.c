@@ -5,10 +5,13 @@
 #include "base/base.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -483,4 +486,97 @@ void hub_thread_name(const char *name)
     char n[16];
     snprintf(n, sizeof(n), "%s", name);
     (void)pthread_setname_np(pthread_self(), n);
+}
+
+/* ---- shared directory fsyncs ------------------------------------------------------------ */
+
+#define DIRSYNC_GROUPS 32 /* directories shared; more are synced alone */
+
+typedef struct dirsync {
+    char *dir;
+    uint64_t requested; /* callers so far (tickets) */
+    uint64_t synced;    /* every ticket up to this one is durable */
+    uint64_t failed;    /* every ticket up to this one was in a failed fsync */
+    int err;            /* errno of that failure */
+    int running;        /* an fsync is under way */
+} dirsync;
+
+static pthread_mutex_t dirsync_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dirsync_cv = PTHREAD_COND_INITIALIZER;
+static dirsync dirsyncs[DIRSYNC_GROUPS];
+static atomic_uint_fast64_t dirsync_count;
+
+static int fsync_dir_now(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    atomic_fetch_add(&dirsync_count, 1);
+    errno = e;
+    return rc;
+}
+
+/* The group of dir, added when new; NULL when the table is full. dirsync_mu held. */
+static dirsync *dirsync_group(const char *dir)
+{
+    dirsync *free_slot = NULL;
+    for (size_t i = 0; i < DIRSYNC_GROUPS; i++) {
+        if (dirsyncs[i].dir != NULL && strcmp(dirsyncs[i].dir, dir) == 0)
+            return &dirsyncs[i];
+        if (dirsyncs[i].dir == NULL && free_slot == NULL)
+            free_slot = &dirsyncs[i];
+    }
+    if (free_slot != NULL && (free_slot->dir = hub_strdup(dir)) == NULL)
+        free_slot = NULL;
+    return free_slot;
+}
+
+int hub_fsync_dir(const char *dir)
+{
+    pthread_mutex_lock(&dirsync_mu);
+    dirsync *g = dirsync_group(dir);
+    if (g == NULL) {
+        pthread_mutex_unlock(&dirsync_mu);
+        return fsync_dir_now(dir);
+    }
+    uint64_t ticket = ++g->requested;
+    int rc = 0, err = 0;
+    for (;;) {
+        if (g->synced >= ticket)
+            break;
+        if (g->failed >= ticket) {
+            rc = -1;
+            err = g->err;
+            break;
+        }
+        if (g->running) {
+            pthread_cond_wait(&dirsync_cv, &dirsync_mu);
+            continue;
+        }
+        /* No fsync under way: this caller runs one for every ticket taken so far. */
+        uint64_t upto = g->requested;
+        g->running = 1;
+        pthread_mutex_unlock(&dirsync_mu);
+        int r = fsync_dir_now(dir), e = errno;
+        pthread_mutex_lock(&dirsync_mu);
+        g->running = 0;
+        if (r == 0 && upto > g->synced)
+            g->synced = upto;
+        if (r != 0 && upto > g->failed) {
+            g->failed = upto;
+            g->err = e;
+        }
+        pthread_cond_broadcast(&dirsync_cv);
+    }
+    pthread_mutex_unlock(&dirsync_mu);
+    errno = err;
+    return rc;
+}
+
+uint64_t hub_fsync_dir_count(void)
+{
+    return atomic_load(&dirsync_count);
 }

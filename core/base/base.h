@@ -149,8 +149,17 @@ void hub_hex(const unsigned char *in, size_t len, char *out);
 size_t hub_b64url_encode(const unsigned char *in, size_t len, char *out);
 long hub_b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_cap);
 
+/* ---- threads and files ----------------------------------------------------------------- */
+
 /* Names the calling thread (at most 15 bytes are kept), for top -H, perf and gdb. */
 void hub_thread_name(const char *name);
+
+/* Makes the entries of directory dir (renames, creations) durable: returns once an fsync of
+ * dir that began after this call has succeeded (0), or -1 with errno. Threads that call it
+ * for the same directory at the same time share one fsync (group commit for directories).
+ * Thread-safe. hub_fsync_dir_count: the fsyncs of directories done so far (for tests). */
+int hub_fsync_dir(const char *dir);
+uint64_t hub_fsync_dir_count(void);
 
 /* ---- time ------------------------------------------------------------------------------ */
 

@@ -252,16 +252,6 @@ static int write_all(int fd, const char *data, size_t len)
     return fsync(fd);
 }
 
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 static int host_outbox_write(const char *channel, const char *name, const char *ext,
                              const void *data, size_t len, char *err, size_t errcap)
 {
@@ -292,7 +282,8 @@ static int host_outbox_write(const char *channel, const char *name, const char *
         return HUB_DELIVER_RETRY;
     }
     close(fd);
-    if (rename(tmp, final) != 0 || sync_dir(dir) != 0) {
+    /* Deliveries into one directory at the same time share the fsync of the directory. */
+    if (rename(tmp, final) != 0 || hub_fsync_dir(dir) != 0) {
         snprintf(err, errcap, "outbox: cannot rename into %s: %s", final, strerror(errno));
         unlink(tmp);
         return HUB_DELIVER_RETRY;
