@@ -545,13 +545,15 @@ int hub_fsync_dir(const char *dir)
     uint64_t ticket = ++g->requested;
     int rc = 0, err = 0;
     for (;;) {
-        if (g->synced >= ticket)
-            break;
+        /* A failure first: after a failed fsync the kernel may have dropped what was dirty,
+         * so a later success proves nothing for the entries of this ticket. */
         if (g->failed >= ticket) {
             rc = -1;
             err = g->err;
             break;
         }
+        if (g->synced >= ticket)
+            break;
         if (g->running) {
             pthread_cond_wait(&dirsync_cv, &dirsync_mu);
             continue;

@@ -71,8 +71,10 @@ int hub_job_load(hub_txn *txn, uint64_t id, json_t **out)
     if (rc != 0)
         return rc;
     snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
-    *out = json_pack("{s:s}", "id", ids);
-    rc = *out != NULL && json_object_update(*out, rec) == 0 ? 0 : HUB_ENOMEM;
+    *out = json_is_object(rec) ? json_pack("{s:s}", "id", ids) : NULL;
+    rc = !json_is_object(rec)                                 ? HUB_EIO
+         : *out != NULL && json_object_update(*out, rec) == 0 ? 0
+                                                              : HUB_ENOMEM;
     json_decref(rec);
     if (rc != 0) {
         json_decref(*out);
@@ -126,10 +128,11 @@ static int job_store_text(hub_txn *txn, uint64_t id, const char *old_status, int
                    : hub_txn_put(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, hub_slice_cstr(text));
 }
 
-/* job_store_text with the text of rec. */
+/* job_store_text with the text of rec (without "id", which hub_job_load put in). */
 static int job_store(hub_txn *txn, uint64_t id, const char *old_status, int64_t old_due,
                      json_t *rec)
 {
+    json_object_del(rec, "id");
     char *text = json_dumps(rec, JSON_COMPACT);
     if (text == NULL)
         return HUB_ENOMEM;
@@ -413,22 +416,26 @@ size_t hub_job_waiting(hub_txn *txn)
 #define IDEM_HASH_HEX 64 /* the request's SHA-256 in hex */
 #define IDEM_HEAD     (1 + IDEM_HASH_HEX + 8 + 2)
 
-/* A stored idempotency record, either layout: its hash, time and answer (new reference; with
- * want_answer 0, NULL). HUB_EIO when it cannot be read. */
-static int idem_read(hub_slice v, int want_answer, char hash[IDEM_HASH_HEX + 1], int64_t *at_ms,
-                     json_t **answer)
+/* A stored idempotency record, either layout: its hash and time, and its answer (a new
+ * reference, NULL when the answer cannot be read). HUB_EIO when even the hash and the time
+ * cannot be read. */
+static int idem_read(hub_slice v, char hash[IDEM_HASH_HEX + 1], int64_t *at_ms, json_t **answer)
 {
     const unsigned char *b = (const unsigned char *)v.base;
     *answer = NULL;
     if (v.len > 0 && b[0] == '{') { /* written before 0.6 */
         json_t *rec = json_loadb(v.base, v.len, 0, NULL);
         const char *h = json_string_value(json_object_get(rec, "hash"));
-        snprintf(hash, IDEM_HASH_HEX + 1, "%s", h != NULL ? h : "");
+        if (h == NULL) {
+            json_decref(rec);
+            return HUB_EIO;
+        }
+        snprintf(hash, IDEM_HASH_HEX + 1, "%s", h);
         *at_ms = rec_int(rec, "at_ms");
-        if (want_answer)
-            *answer = json_incref(json_object_get(rec, "answer"));
+        json_t *ans = json_object_get(rec, "answer");
+        *answer = json_is_object(ans) ? json_incref(ans) : NULL;
         json_decref(rec);
-        return rec != NULL && (!want_answer || *answer != NULL) ? 0 : HUB_EIO;
+        return 0;
     }
     if (v.len < IDEM_HEAD || b[0] != IDEM_TAG)
         return HUB_EIO;
@@ -438,26 +445,28 @@ static int idem_read(hub_slice v, int want_answer, char hash[IDEM_HASH_HEX + 1],
     memcpy(hash, b + 1, IDEM_HASH_HEX);
     hash[IDEM_HASH_HEX] = '\0';
     *at_ms = (int64_t)hub_be64_get(b + 1 + IDEM_HASH_HEX);
-    if (!want_answer)
-        return 0;
     const unsigned char *ids = b + IDEM_HEAD;
     size_t off = IDEM_HEAD + 8 * n;
     json_t *ans = json_loadb(v.base + off, v.len - off, 0, NULL);
     json_t *dl = json_object_get(ans, "deliveries");
-    if (ans == NULL || json_array_size(dl) != n) {
-        json_decref(ans);
-        return HUB_EIO;
-    }
-    for (size_t i = 0; i < n; i++) {
+    int ok = json_is_object(ans) && json_is_array(dl) && json_array_size(dl) == n;
+    for (size_t i = 0; ok && i < n; i++) {
         char id[24];
         snprintf(id, sizeof(id), "%llu", (unsigned long long)hub_be64_get(ids + 8 * i));
-        if (json_object_set_new(json_array_get(dl, i), "id", json_string(id)) != 0) {
-            json_decref(ans);
-            return HUB_EIO;
-        }
+        ok = json_object_set_new(json_array_get(dl, i), "id", json_string(id)) == 0;
     }
-    *answer = ans;
+    if (ok)
+        *answer = ans;
+    else
+        json_decref(ans);
     return 0;
+}
+
+/* Whether a record stored at at_ms has expired at now_ms (at_ms comes from the disk: no sum
+ * that could overflow). */
+static int idem_expired(int64_t at_ms, int64_t now_ms)
+{
+    return at_ms <= now_ms - HUB_IDEMPOTENCY_TTL_MS;
 }
 
 int hub_idem_lookup(hub_txn *txn, const char *key, const char *hash, int64_t now_ms,
@@ -465,19 +474,21 @@ int hub_idem_lookup(hub_txn *txn, const char *key, const char *hash, int64_t now
 {
     hub_slice v;
     char stored[IDEM_HASH_HEX + 1];
-    int64_t at_ms;
+    int64_t at_ms = 0;
     json_t *ans = NULL;
     int rc = hub_txn_get(txn, HUB_DB_IDEMPOTENCY, hub_slice_cstr(key), &v);
     if (rc != 0)
         return rc;
-    if (idem_read(v, 0, stored, &at_ms, &ans) != 0)
+    if (idem_read(v, stored, &at_ms, &ans) != 0)
         return HUB_EIO;
-    if (at_ms + HUB_IDEMPOTENCY_TTL_MS <= now_ms)
-        return HUB_ENOTFOUND; /* expired: the key may be used again */
-    if (strcmp(stored, hash) != 0)
-        return HUB_EINVAL;
-    rc = idem_read(v, 1, stored, &at_ms, &ans);
-    *answer = ans;
+    rc = idem_expired(at_ms, now_ms) ? HUB_ENOTFOUND /* the key may be used again */
+         : strcmp(stored, hash) != 0 ? HUB_EINVAL
+         : ans == NULL               ? HUB_EIO
+                                     : 0;
+    if (rc != 0)
+        json_decref(ans);
+    else
+        *answer = ans;
     return rc;
 }
 
@@ -514,9 +525,11 @@ int hub_jobs_sweep(hub_txn *txn, int64_t now_ms, int64_t keep_ms, size_t max, si
          rc = hub_cursor_next(c, &k, &v)) {
         char hash[IDEM_HASH_HEX + 1];
         int64_t at_ms = 0;
-        json_t *none = NULL;
+        json_t *ans = NULL;
+        /* expired, or unreadable (it could only ever answer 500) */
         int old =
-            idem_read(v, 0, hash, &at_ms, &none) != 0 || at_ms + HUB_IDEMPOTENCY_TTL_MS <= now_ms;
+            idem_read(v, hash, &at_ms, &ans) != 0 || ans == NULL || idem_expired(at_ms, now_ms);
+        json_decref(ans);
         if (old && hub_cursor_del(c) == 0)
             n++;
     }

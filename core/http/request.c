@@ -660,7 +660,7 @@ static int write_trampoline(hub_txn *txn, void *arg)
     return rc;
 }
 
-/* On the writer thread after the commit: hand r back to its loop thread. */
+/* On the writer's completer thread after the commit: hand r back to its loop thread. */
 static void write_done(hub_write_op *op)
 {
     hub_request *r = H2O_STRUCT_FROM_MEMBER(hub_request, op, op);

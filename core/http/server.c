@@ -226,7 +226,8 @@ static void send_metrics(hub_http_server *s, hub_thread *t, h2o_req_t *req)
     hub_buf b;
     hub_buf_init(&b, 64 * 1024);
     uint64_t requests = 0, conns = 0;
-    for (unsigned i = 0; i < s->started; i++) {
+    /* every thread's counters (zero until it runs): `started` moves while threads start */
+    for (unsigned i = 0; i < s->nthreads; i++) {
         requests += atomic_load_explicit(&s->threads[i].stat_requests, memory_order_relaxed);
         conns += atomic_load_explicit(&s->threads[i].stat_conns, memory_order_relaxed);
     }

@@ -232,9 +232,18 @@ static int plain_name(const char *s, size_t max)
     return n > 0 && n <= max && s[0] != '.' && hub_plain_name(s, n);
 }
 
+/* Creates directory path if it is not there; a new one is made durable in its parent (the
+ * files delivered into it must not vanish with it after a crash). */
 static int mkdir_one(const char *path)
 {
-    return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
+    if (mkdir(path, 0750) != 0)
+        return errno == EEXIST ? 0 : -1;
+    char parent[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return hub_fsync_dir(".");
+    snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return hub_fsync_dir(parent);
 }
 
 /* Writes data to fd completely, then fsyncs it. */

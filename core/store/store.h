@@ -45,7 +45,7 @@ typedef enum hub_db {
     HUB_DB_JOB_BODIES,    /* be64 delivery id -> the artifact to deliver (delivery)          */
     HUB_DB_JOB_DUE,       /* be64 due ms, be64 id -> "" for jobs waiting (delivery)          */
     HUB_DB_JOB_STATUS,    /* status \0 be64 id -> "" (delivery)                              */
-    HUB_DB_IDEMPOTENCY,   /* idempotency key -> {"hash","answer","at"} (delivery)            */
+    HUB_DB_IDEMPOTENCY,   /* idempotency key -> hash, time, job ids, answer (delivery)       */
     HUB_DB_INBOX,         /* recipient \0 be64 seq -> inbox message (delivery)               */
     HUB_DB_INBOX_IDS,     /* message id -> recipient \0 be64 seq (delivery)                  */
     HUB_DB_WEBHOOKS,      /* webhook id -> {"id","url","events","secret",...} (delivery)     */

@@ -157,6 +157,15 @@ static void complete(hub_write_op *op)
     }
 }
 
+/* Tells the completer that nothing more will be handed over: it ends once the list is done. */
+static void release_completer(struct hub_writer *w)
+{
+    pthread_mutex_lock(&w->done_mu);
+    w->writer_exited = 1;
+    pthread_cond_signal(&w->done_cv);
+    pthread_mutex_unlock(&w->done_mu);
+}
+
 static void *completer_main(void *arg)
 {
     struct hub_writer *w = arg;
@@ -218,10 +227,7 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
-    pthread_mutex_lock(&w->done_mu);
-    w->writer_exited = 1;
-    pthread_cond_signal(&w->done_cv);
-    pthread_mutex_unlock(&w->done_mu);
+    release_completer(w);
     return NULL;
 }
 
@@ -263,10 +269,7 @@ int hub_store_writer_start(hub_store *s, unsigned batch_max)
         return HUB_EIO;
     }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        pthread_mutex_lock(&w->done_mu);
-        w->writer_exited = 1;
-        pthread_cond_signal(&w->done_cv);
-        pthread_mutex_unlock(&w->done_mu);
+        release_completer(w);
         pthread_join(w->completer, NULL);
         writer_free(w);
         HUB_LOG_ERROR("store: cannot start the writer thread");

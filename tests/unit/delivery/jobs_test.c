@@ -74,6 +74,17 @@ static int do_raw_put(hub_txn *txn, call *c)
     return hub_txn_put(txn, HUB_DB_IDEMPOTENCY, hub_slice_cstr(c->key), c->raw);
 }
 
+/* Stores c->raw as the record of job 999 (key: c->key, 8 bytes). */
+static int do_raw_job(hub_txn *txn, call *c)
+{
+    return hub_txn_put(txn, HUB_DB_JOBS, (hub_slice){(char *)c->key, 8}, c->raw);
+}
+
+static int do_retry(hub_txn *txn, call *c)
+{
+    return hub_job_retry(txn, c->id, c->now);
+}
+
 static int do_sweep(hub_txn *txn, call *c)
 {
     return hub_jobs_sweep(txn, c->now, 0, 100, &c->removed);
@@ -132,6 +143,7 @@ static hub_job_outcome outcome(uint64_t id, uint32_t attempt, int result, const 
 
 static void test_record_and_load(void)
 {
+    hub_txn *t;
     hub_store *s = open_fresh("jobs_record");
     REQUIRE(s != NULL);
     uint64_t id = enqueue(s, T0);
@@ -169,6 +181,17 @@ static void test_record_and_load(void)
     CHECK_STR(json_string_value(json_object_get(rec, "channel")), "sms");
     json_decref(rec);
     free(text);
+
+    /* A record that is JSON but no object is an error of the store, not of memory. */
+    unsigned char k[8];
+    hub_be64_put(k, 999);
+    call r = {.fn = do_raw_job, .raw = HUB_SLICE_LIT("[1]")};
+    r.key = (const char *)k;
+    CHECK(run(s, &r) == 0);
+    REQUIRE(hub_store_read(s, &t) == 0);
+    rec = NULL;
+    CHECK(hub_job_load(t, 999, &rec) == HUB_EIO && rec == NULL);
+    hub_txn_end(t);
     hub_store_close(s);
 }
 
@@ -276,6 +299,17 @@ static void test_settle_stale_preparation(void)
     CHECK_STR(now, dead);
     hub_job_settle_release(&late);
 
+    /* Retried by hand: queued again, and the stored record still holds no "id". */
+    call rt = {.fn = do_retry, .id = id, .now = T0 + 100};
+    CHECK(run(s, &rt) == 0);
+    char *again = record_of(s, id);
+    REQUIRE(again != NULL);
+    json_t *parsed = json_loads(again, 0, NULL);
+    CHECK(parsed != NULL && json_object_get(parsed, "id") == NULL);
+    CHECK_STR(json_string_value(json_object_get(parsed, "status")), "queued");
+    json_decref(parsed);
+    free(again);
+
     /* A preparation from a record that is already past the attempt keeps nothing. */
     hub_job_outcome past = outcome(id, 1, HUB_DELIVER_OK, &p);
     hub_job_settle_prepare(&past, hub_slice_cstr(dead));
@@ -364,12 +398,38 @@ static void test_idempotency(void)
     CHECK(run(s, &r) == 0);
     CHECK(lookup(s, "3:count", HASH, T0, &ans) == HUB_EIO && ans == NULL);
 
-    /* The sweep: a day later the records of both layouts and the damaged ones go. */
+    /* A readable header whose answer is no object with deliveries: an error, and swept at
+     * once rather than answering 500 for a day. */
+    unsigned char arr[1 + 64 + 8 + 2 + 7];
+    memcpy(arr, bad, 75);
+    arr[73] = arr[74] = 0; /* no ids */
+    memcpy(arr + 75, "[1,2,3]", 7);
+    r.key = "3:array";
+    r.raw = (hub_slice){(char *)arr, sizeof(arr)};
+    CHECK(run(s, &r) == 0);
+    CHECK(lookup(s, "3:array", HASH, T0, &ans) == HUB_EIO && ans == NULL);
+    /* A time from the far future (a damaged record) is compared without overflow. */
+    static const char one[] = "{\"deliveries\":[{}]}";
+    unsigned char fut[83 + sizeof(one) - 1];
+    memcpy(fut, bad, 83); /* the tag, the hash, one id (5) */
+    hub_be64_put(fut + 65, (uint64_t)INT64_MAX);
+    memcpy(fut + 83, one, sizeof(one) - 1);
+    r.key = "3:future";
+    r.raw = (hub_slice){(char *)fut, sizeof(fut)};
+    CHECK(run(s, &r) == 0);
+    CHECK(lookup(s, "3:future", HASH, T0, &ans) == 0);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(ans, "deliveries"), 0), "id")),
+              "5");
+    json_decref(ans);
+
+    /* The sweep: a day later the records of both layouts and the damaged ones go; the one
+     * from the future stays. */
     call sw = {.fn = do_sweep, .now = T0 + HUB_IDEMPOTENCY_TTL_MS + 1};
     CHECK(run(s, &sw) == 0);
-    CHECK(sw.removed == 4);
+    CHECK(sw.removed == 5);
     REQUIRE(hub_store_read(s, &t) == 0);
-    CHECK(hub_txn_count(t, HUB_DB_IDEMPOTENCY) == 0);
+    CHECK(hub_txn_count(t, HUB_DB_IDEMPOTENCY) == 1);
     hub_txn_end(t);
     json_decref(text);
     hub_store_close(s);
