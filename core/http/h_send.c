@@ -341,10 +341,9 @@ typedef struct send_state {
     int replayed;
     /* Made on the loop thread by stage(), so that the writer only stores: */
     int64_t now_ms;
-    size_t n;            /* jobs */
-    char **records;      /* each job's record text */
-    const char **bodies; /* each job's artifact (borrowed from the plan) */
-    size_t *body_lens;
+    size_t n;          /* jobs */
+    char **records;    /* each job's record text */
+    hub_slice *bodies; /* each job's artifact (borrowed from the plan) */
     uint64_t *ids;     /* each job's id, set by the writer */
     json_t *answer;    /* the 202 answer, deliveries' "id" filled in by the writer */
     char *answer_text; /* the answer with every delivery's "id" "" (idempotent sends) */
@@ -359,7 +358,6 @@ static void send_state_free(void *p)
         free(st->records[i]);
     free(st->records);
     free(st->bodies);
-    free(st->body_lens);
     free(st->ids);
     json_decref(st->answer);
     json_decref(st->plan);
@@ -383,14 +381,12 @@ static int stage(hub_request *r, send_state *st)
     size_t n = st->n > 0 ? st->n : 1;
     st->records = calloc(n, sizeof(*st->records));
     st->bodies = calloc(n, sizeof(*st->bodies));
-    st->body_lens = calloc(n, sizeof(*st->body_lens));
     st->ids = calloc(n, sizeof(*st->ids));
     st->answer = json_pack(
         "{s:[],s:O,s:O,s:O,s:O}", "deliveries", "skipped", json_object_get(plan, "skipped"),
         "variant", json_object_get(dec, "variant"), "experiment_bucket",
         json_object_get(dec, "experiment_bucket"), "reason", json_object_get(dec, "reason"));
-    if (st->records == NULL || st->bodies == NULL || st->body_lens == NULL || st->ids == NULL ||
-        st->answer == NULL)
+    if (st->records == NULL || st->bodies == NULL || st->ids == NULL || st->answer == NULL)
         return HUB_ENOMEM;
     json_t *out = json_object_get(st->answer, "deliveries");
     json_array_foreach(jobs, i, job)
@@ -407,8 +403,7 @@ static int stage(hub_request *r, send_state *st)
             .version = (uint32_t)json_integer_value(json_object_get(job, "version")),
             .recipient = json_object_get(r->body, "recipient"),
         };
-        st->bodies[i] = json_string_value(art);
-        st->body_lens[i] = json_string_length(art);
+        st->bodies[i] = (hub_slice){(char *)json_string_value(art), json_string_length(art)};
         st->records[i] = hub_job_record_text(&in, st->now_ms);
         /* "id" first, as the writer fills it in where it stands */
         if (st->records[i] == NULL ||
@@ -429,9 +424,7 @@ static int enqueue_all(hub_txn *txn, send_state *st)
     json_t *out = json_object_get(st->answer, "deliveries");
     for (size_t i = 0; i < st->n; i++) {
         char ids[24];
-        int rc = hub_job_enqueue_text(txn, st->records[i],
-                                      (hub_slice){(char *)st->bodies[i], st->body_lens[i]},
-                                      st->now_ms, &st->ids[i]);
+        int rc = hub_job_enqueue_text(txn, st->records[i], st->bodies[i], st->now_ms, &st->ids[i]);
         if (rc != 0)
             return rc;
         snprintf(ids, sizeof(ids), "%llu", (unsigned long long)st->ids[i]);
