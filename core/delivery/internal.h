@@ -26,10 +26,11 @@ typedef struct hub_job_outcome {
     int64_t old_due;
 } hub_job_outcome;
 
-/* Settles o on seen, the record text the attempt was made from, so that the writer has only
- * to compare and store. Leaves o unprepared when seen cannot be settled (unreadable, or moved
- * past this attempt); hub_job_settle then decides on the stored record. Any thread. */
-void hub_job_settle_prepare(hub_job_outcome *o, hub_slice seen);
+/* Settles o on rec, the record the attempt was made from, parsed from the text seen, so that
+ * the writer has only to compare and store. Takes seen's memory and the reference to rec
+ * (both are released when o is, or at once). Leaves o unprepared when rec has moved past this
+ * attempt; hub_job_settle then decides on the stored record. Any thread. */
+void hub_job_settle_prepare(hub_job_outcome *o, hub_buf *seen, json_t *rec);
 /* Frees what hub_job_settle_prepare kept. */
 void hub_job_settle_release(hub_job_outcome *o);
 /* Records the outcome: delivered, failed with the next attempt scheduled, or dead. When the

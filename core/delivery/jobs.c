@@ -233,28 +233,24 @@ static int settle_record(json_t *rec, const hub_job_outcome *o, char old_status[
     return 0;
 }
 
-void hub_job_settle_prepare(hub_job_outcome *o, hub_slice seen)
+void hub_job_settle_prepare(hub_job_outcome *o, hub_buf *seen, json_t *rec)
 {
-    hub_job_settle_release(o);
-    json_t *rec = json_loadb(seen.base, seen.len, 0, NULL);
     char old_status[16];
     int64_t old_due = -1;
-    if (rec == NULL || settle_record(rec, o, old_status, &old_due) != 0) {
-        json_decref(rec);
+    char *text = NULL;
+    hub_job_settle_release(o);
+    if (json_is_object(rec) && settle_record(rec, o, old_status, &old_due) == 0 &&
+        (text = json_dumps(rec, JSON_COMPACT)) != NULL) {
+        o->seen = *seen;
+        hub_buf_init(seen, SIZE_MAX); /* its memory is o's now */
+        o->settled = rec;
+        o->settled_text = text;
+        snprintf(o->old_status, sizeof(o->old_status), "%s", old_status);
+        o->old_due = old_due;
         return;
     }
-    char *text = json_dumps(rec, JSON_COMPACT);
-    hub_buf_init(&o->seen, SIZE_MAX);
-    if (text == NULL || hub_buf_append(&o->seen, seen.base, seen.len) != 0) {
-        free(text);
-        json_decref(rec);
-        hub_buf_free(&o->seen);
-        return;
-    }
-    o->settled = rec;
-    o->settled_text = text;
-    snprintf(o->old_status, sizeof(o->old_status), "%s", old_status);
-    o->old_due = old_due;
+    json_decref(rec);
+    hub_buf_free(seen);
 }
 
 void hub_job_settle_release(hub_job_outcome *o)

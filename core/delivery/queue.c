@@ -277,7 +277,6 @@ static void attempt(hub_queue *q, uint64_t id)
                      : w->o.result == HUB_DELIVER_RETRY ? &q->n_retried
                                                         : &q->n_dead,
                      1);
-    json_decref(rec);
     hub_buf_free(&body);
     w->q = q;
     w->op.fn = settle_fn;
@@ -287,9 +286,9 @@ static void attempt(hub_queue *q, uint64_t id)
     w->o.rng_seed = hub_retry_rand(&q->rng);
     q->pending_ops++;
     pthread_mutex_unlock(&q->mu);
-    /* The new record is worked out here, so the writer has only to compare and store it. */
-    hub_job_settle_prepare(&w->o, (hub_slice){seen.data, seen.len});
-    hub_buf_free(&seen);
+    /* The new record is worked out here, from what was read, so the writer has only to
+     * compare and store it. */
+    hub_job_settle_prepare(&w->o, &seen, rec);
     hub_store_submit(q->cfg.store, &w->op);
 }
 

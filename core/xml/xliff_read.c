@@ -345,17 +345,23 @@ static void read_cp(rd *r, side *s, const xmlNode *e, const char *where)
 
 static void read_inline(rd *r, side *s, const xmlNode *parent, const char *where);
 
-static void element20(rd *r, side *s, const xmlNode *e, const char *where)
+/* A paired code that holds its content (2.0 pc, 1.2 g): open, the content, close. */
+static void paired(rd *r, side *s, const xmlNode *e, const char *where)
 {
     unsigned id;
+    if (read_id(r, e, "id", where, &id)) {
+        side_code(r, s, HUB_XLIFF_OPEN, id);
+        read_inline(r, s, e, where);
+        side_code(r, s, HUB_XLIFF_CLOSE, id);
+    }
+}
+
+static void element20(rd *r, side *s, const xmlNode *e, const char *where)
+{
     if (is_el(e, r->ns, "ph")) {
         code(r, s, e, "id", HUB_XLIFF_CODE, where);
     } else if (is_el(e, r->ns, "pc")) {
-        if (read_id(r, e, "id", where, &id)) {
-            side_code(r, s, HUB_XLIFF_OPEN, id);
-            read_inline(r, s, e, where);
-            side_code(r, s, HUB_XLIFF_CLOSE, id);
-        }
+        paired(r, s, e, where);
     } else if (is_el(e, r->ns, "sc")) {
         code(r, s, e, "id", HUB_XLIFF_OPEN, where);
     } else if (is_el(e, r->ns, "ec")) {
@@ -385,7 +391,6 @@ static void native12(rd *r, side *s, const xmlNode *parent, const char *where)
 
 static void element12(rd *r, side *s, const xmlNode *e, const char *where)
 {
-    unsigned id;
     int rid = xmlHasNsProp(e, BAD_CAST "rid", NULL) != NULL;
     if (is_el(e, r->ns, "x")) {
         code(r, s, e, "id", HUB_XLIFF_CODE, where);
@@ -394,11 +399,7 @@ static void element12(rd *r, side *s, const xmlNode *e, const char *where)
     } else if (is_el(e, r->ns, "ex")) {
         code(r, s, e, rid ? "rid" : "id", HUB_XLIFF_CLOSE, where);
     } else if (is_el(e, r->ns, "g")) {
-        if (read_id(r, e, "id", where, &id)) {
-            side_code(r, s, HUB_XLIFF_OPEN, id);
-            read_inline(r, s, e, where);
-            side_code(r, s, HUB_XLIFF_CLOSE, id);
-        }
+        paired(r, s, e, where);
     } else if (is_el(e, r->ns, "mrk")) {
         read_inline(r, s, e, where);
     } else if (is_el(e, r->ns, "ph") || is_el(e, r->ns, "bpt") || is_el(e, r->ns, "ept") ||

@@ -31,6 +31,25 @@ from xliff_helpers import (NS2, NS12, OH, XML_NS, XLIFF, CHECKSUM, FORMATS, TEXT
                            check_rt_unit)
 
 
+def exported_item(hub, prefix, fmt=None):
+    """A new round-trip item under a tag of its own and the export of its German (fmt: the
+    default format when None); (tag, key, doc)."""
+    tag = new_tag(hub)
+    key = uniq(prefix)
+    hub.editor.put_item(rt_item(key, tag))
+    kw = {"fmt": fmt} if fmt else {}
+    return tag, key, export_doc(hub.editor, tag=tag, **kw)
+
+
+def translated_item(hub, prefix):
+    """A new round-trip item under a tag of its own, its German exported, filled in and
+    imported; (tag, key)."""
+    tag, key, doc = exported_item(hub, prefix)
+    fill_targets(doc)
+    import_ok(hub.editor, doc)
+    return tag, key
+
+
 # ---- 1. the round trip ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -108,10 +127,7 @@ def test_round_trip(hub, fmt):
 def test_partial_import_leaves_the_rest_to_export(hub):
     """Units without a target are reported untranslated and stay in the next export; a source
     other than the default (de -> fr) works the same way."""
-    tag = new_tag(hub)
-    key = uniq("tr/part-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag)
+    tag, key, doc = exported_item(hub, "tr/part-")
     done = ["control.email.subject", "control.mobile.title", "short.email.subject"]
     fill_targets(doc, done)
     rep = import_ok(hub.editor, doc)
@@ -129,12 +145,7 @@ def test_partial_import_leaves_the_rest_to_export(hub):
 # ---- 2. outdated translations -----------------------------------------------------------------
 
 def test_outdated_units_come_back_with_the_previous_translation(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/old-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag)
-    fill_targets(doc)
-    import_ok(hub.editor, doc)
+    tag, key = translated_item(hub, "tr/old-")
     assert_nothing_to_export(hub.editor, tag=tag)
 
     new_sms = "Hi {{ first_name }}! Your account is open. Reply STOP to opt out."
@@ -173,12 +184,7 @@ def test_a_translation_corrected_by_hand_after_the_source_changed_is_not_outdate
     """The source changes after an import; an editor types the new German text directly:
     that editor knew the new source, so the field is not offered again. Changing the source
     once more with the imported text still in place does offer it."""
-    tag = new_tag(hub)
-    key = uniq("tr/fix-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag)
-    fill_targets(doc)
-    import_ok(hub.editor, doc)
+    tag, key = translated_item(hub, "tr/fix-")
     edit_source(hub.editor, key, {("control", "web", "title"): "Welcome on board",
                                   ("control", "mobile", "title"): "Hello there"})
     export_doc(hub.editor, tag=tag, expect_units=["control.mobile.title", "control.web.title"])
@@ -190,10 +196,7 @@ def test_a_translation_corrected_by_hand_after_the_source_changed_is_not_outdate
 def test_translations_made_from_another_source_are_not_outdated(hub):
     """A French translation imported from the German text is up to date while that German
     text stays as it was: exporting en -> fr must not call it outdated."""
-    tag = new_tag(hub)
-    key = uniq("tr/chain-")
-    hub.editor.put_item(rt_item(key, tag))
-    d = export_doc(hub.editor, tag=tag)
+    tag, key, d = exported_item(hub, "tr/chain-")
     fill_targets(d)
     import_ok(hub.editor, d)
     fr = export_doc(hub.editor, source="de", locale="fr", tag=tag)
@@ -365,10 +368,7 @@ def test_locales_falling_back_to_the_target_are_checked_too(hub):
 
 
 def test_forbidden_units_for_limited_editors(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/forb-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag)
+    tag, key, doc = exported_item(hub, "tr/forb-")
     fill_targets(doc, ["control.email.subject", "control.sms.text", "control.web.title"])
     # an editor limited to channel email: the email unit imports, the others are forbidden
     rep = import_ok(hub.emailer, doc)
@@ -394,10 +394,7 @@ def test_forbidden_units_for_limited_editors(hub):
 
 
 def test_unknown_locale_per_file_in_xliff12(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/loc-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, fmt="xliff12", tag=tag)
+    tag, key, doc = exported_item(hub, "tr/loc-", fmt="xliff12")
     fill_targets(doc, ["control.web.title"])
     bad = doc.clone_file(key, key, **{"target-language": "sw"})  # a tag, not configured
     bad2 = doc.clone_file(key, key, **{"target-language": "no such tag!"})
@@ -417,10 +414,7 @@ def test_unknown_locale_per_file_in_xliff12(hub):
 
 
 def test_all_units_rejected_is_422_and_writes_nothing(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/all-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag)
+    tag, key, doc = exported_item(hub, "tr/all-")
     doc.unit("control.email.subject").set_target(["Willkommen"])  # missing_code
     doc.unit("control.web.html").set_target([P(1, ["x"]), C(7)])  # broken_code
     before = draft(hub.preview, key)
@@ -438,10 +432,7 @@ def test_all_units_rejected_is_422_and_writes_nothing(hub):
 
 def test_without_checksum_the_source_text_decides(hub):
     """A unit without oh:checksum (a tool dropped it) is judged by its source text."""
-    tag = new_tag(hub)
-    key = uniq("tr/nosum-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag)
+    tag, key, doc = exported_item(hub, "tr/nosum-")
     fill_targets(doc, ["control.email.subject", "control.web.title"])
     for u in doc.units():
         del u.el.attrib[CHECKSUM]
@@ -477,10 +468,7 @@ def replace_segments(u, inner):
 
 
 def test_xliff2_segments_ignorables_and_inline_markup(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/x2-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag, fmt="xliff2")
+    tag, key, doc = exported_item(hub, "tr/x2-", fmt="xliff2")
     # a tool split the SMS into two segments with an ignorable space between them
     replace_segments(doc.unit("control.sms.text"), (
         '<segment state="translated"><source>Hi <ph id="1" dataRef="d1"/>, your account is '
@@ -512,10 +500,7 @@ def test_xliff2_segments_ignorables_and_inline_markup(hub):
 
 
 def test_xliff2_unit_with_a_target_in_only_some_segments_is_invalid(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/x2s-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag)
+    tag, key, doc = exported_item(hub, "tr/x2s-")
     replace_segments(doc.unit("control.sms.text"), (
         '<segment><source>Hi <ph id="1" dataRef="d1"/>, your account is ready.</source>'
         '<target>Hallo <ph id="1" dataRef="d1"/>, Ihr Konto ist bereit.</target></segment>'
@@ -528,10 +513,7 @@ def test_xliff2_unit_with_a_target_in_only_some_segments_is_invalid(hub):
 
 
 def test_xliff12_tool_markup(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/x12-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag, fmt="xliff12")
+    tag, key, doc = exported_item(hub, "tr/x12-", fmt="xliff12")
     # <bx>/<ex> instead of <g>, state ignored
     t = set_raw(doc.unit("control.web.html"),
                 '<bx id="1"/>Beginnen Sie <g id="2" ctype="x-html">zu sparen</g> jetzt'
@@ -562,10 +544,7 @@ def test_xliff12_tool_markup(hub):
 def test_markup_typed_as_text_is_refused(hub):
     """HTML or Liquid that the source does not have is refused even when it arrives as text:
     escaped (&lt;script&gt;), in CDATA, or as a 1.2 <ph> native code."""
-    tag = new_tag(hub)
-    key = uniq("tr/smug-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag, fmt="xliff12")
+    tag, key, doc = exported_item(hub, "tr/smug-", fmt="xliff12")
     doc.unit("control.web.html").set_target(
         [P(1, ["Beginnen Sie <script>alert(1)</script>", P(2, ["zu sparen"]), " jetzt"])])
     set_raw(doc.unit("control.email.html"),
@@ -590,10 +569,7 @@ def test_markup_typed_as_text_is_refused(hub):
 
 
 def test_languages_are_canonicalized_and_must_differ(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/lang-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag)
+    tag, key, doc = exported_item(hub, "tr/lang-")
     doc.unit("control.web.title").set_target(["Willkommen (AT)"])
     doc.root.set("trgLang", "DE-at")
     doc.root.set("srcLang", "EN")
@@ -613,10 +589,7 @@ def test_languages_are_canonicalized_and_must_differ(hub):
 
 def test_the_same_item_in_two_files(hub):
     """Two files for one item (two translators' halves): both halves land."""
-    tag = new_tag(hub)
-    key = uniq("tr/two-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag, fmt="xliff12")
+    tag, key, doc = exported_item(hub, "tr/two-", fmt="xliff12")
     second = doc.clone_file(key, key)
     doc.unit("control.web.title").set_target(["Willkommen an Bord"])
     for tu in second.iter("{%s}trans-unit" % NS12):
@@ -630,10 +603,7 @@ def test_the_same_item_in_two_files(hub):
 
 
 def test_duplicate_unit_ids_in_a_file_are_refused(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/dup-")
-    hub.editor.put_item(rt_item(key, tag))
-    doc = export_doc(hub.editor, tag=tag)
+    tag, key, doc = exported_item(hub, "tr/dup-")
     doc.unit("control.web.title").set_target(["Willkommen an Bord"])
     doc.add_unit(key, "control.web.title", source="Welcome aboard", target="Hallo")
     b = problem(import_doc(hub.editor, doc), 422)
@@ -643,13 +613,7 @@ def test_duplicate_unit_ids_in_a_file_are_refused(hub):
 
 
 def test_deleting_an_item_forgets_its_translation_records(hub):
-    tag = new_tag(hub)
-    key = uniq("tr/del-")
-    item = rt_item(key, tag)
-    hub.editor.put_item(item)
-    doc = export_doc(hub.editor, tag=tag)
-    fill_targets(doc)
-    import_ok(hub.editor, doc)
+    tag, key = translated_item(hub, "tr/del-")
     hub.editor.ok("DELETE", "/v1/items/" + key)
     # the same key again, German typed by hand, English changed: a record that outlived the
     # item would make these fields "outdated"

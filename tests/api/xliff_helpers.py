@@ -76,15 +76,24 @@ def parts_of(el):
     return out
 
 
-def plain(parts):
-    """The translatable text of parts (codes left out): what a PO msgid would hold."""
+def flatten(parts, code=lambda kind, cid: ("", "") if kind == "p" else ""):
+    """The text of parts with each code replaced by code(kind, id): a string for a standalone
+    code ("c"), an (opening, closing) pair around the content of a paired one ("p")."""
     s = ""
     for p in parts:
         if isinstance(p, str):
             s += p
-        elif p[0] == "p":
-            s += plain(p[2])
+        elif p[0] == "c":
+            s += code("c", p[1])
+        else:
+            opening, closing = code("p", p[1])
+            s += opening + flatten(p[2], code) + closing
     return s
+
+
+def plain(parts):
+    """The translatable text of parts (codes left out): what a PO msgid would hold."""
+    return flatten(parts)
 
 
 class Unit:
@@ -135,18 +144,7 @@ class Unit:
     def source_text(self):
         """The source rebuilt from the codes' original texts (2.0 only: 1.2 <g> has none)."""
         codes = self.code_texts()
-
-        def build(parts):
-            s = ""
-            for p in parts:
-                if isinstance(p, str):
-                    s += p
-                elif p[0] == "c":
-                    s += codes[p[1]]
-                else:
-                    s += codes[p[1]][0] + build(p[2]) + codes[p[1]][1]
-            return s
-        return build(self.parts)
+        return flatten(self.parts, lambda kind, cid: codes[cid])
 
     def _code_elements(self):
         return {(local(e.tag) in ("ph", "x") and "c" or "p", int(e.get("id"))): e

@@ -139,6 +139,32 @@ static hub_job_outcome outcome(uint64_t id, uint32_t attempt, int result, const 
     return o;
 }
 
+/* A fresh store with one job queued at T0: the store (NULL on failure), the default retry
+ * policy, the job's id and its record text as a worker would read it (malloc'd). */
+static hub_store *one_queued_job(const char *name, hub_retry_policy *p, uint64_t *id, char **seen)
+{
+    hub_store *s = open_fresh(name);
+    hub_retry_policy_default(p);
+    *id = s != NULL ? enqueue(s, T0) : 0;
+    *seen = *id > 0 ? record_of(s, *id) : NULL;
+    if (*seen == NULL && s != NULL) {
+        hub_store_close(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* Jobs waiting for an attempt, or -1. */
+static long waiting(hub_store *s)
+{
+    hub_txn *t;
+    if (hub_store_read(s, &t) != 0)
+        return -1;
+    long n = (long)hub_job_waiting(t);
+    hub_txn_end(t);
+    return n;
+}
+
 /* ---- job records ------------------------------------------------------------------------ */
 
 static void test_record_and_load(void)
@@ -195,6 +221,18 @@ static void test_record_and_load(void)
     hub_store_close(s);
 }
 
+/* hub_job_settle_prepare as a worker calls it, on text read from the store. */
+static void prepare(hub_job_outcome *o, const char *text)
+{
+    hub_buf seen;
+    hub_buf_init(&seen, SIZE_MAX);
+    if (hub_buf_append_str(&seen, text) != 0)
+        return;
+    hub_job_settle_prepare(o, &seen, json_loads(text, 0, NULL));
+    CHECK(seen.data == NULL); /* taken or freed: nothing is left to the caller */
+    hub_buf_free(&seen);
+}
+
 /* ---- settling --------------------------------------------------------------------------- */
 
 static int hook_calls;
@@ -212,18 +250,15 @@ static int count_hook(void *ctx, hub_txn *txn, const json_t *job, int64_t now_ms
 
 static void test_settle_prepared(void)
 {
-    hub_store *s = open_fresh("jobs_prepared");
-    REQUIRE(s != NULL);
     hub_retry_policy p;
-    hub_retry_policy_default(&p);
-    uint64_t id = enqueue(s, T0);
-    REQUIRE(id > 0);
-    char *seen = record_of(s, id);
-    REQUIRE(seen != NULL);
+    uint64_t id;
+    char *seen;
+    hub_store *s = one_queued_job("jobs_prepared", &p, &id, &seen);
+    REQUIRE(s != NULL);
 
     /* A failed attempt, prepared from what the worker read: stored exactly as prepared. */
     hub_job_outcome o = outcome(id, 1, HUB_DELIVER_RETRY, &p);
-    hub_job_settle_prepare(&o, hub_slice_cstr(seen));
+    prepare(&o, seen);
     REQUIRE(o.settled_text != NULL);
     CHECK_STR(o.old_status, "queued");
     CHECK(o.old_due == T0);
@@ -239,10 +274,7 @@ static void test_settle_prepared(void)
     int64_t next = json_integer_value(json_object_get(rec, "next_ms"));
     CHECK(next > T0 + 20 && next <= T0 + 20 + HUB_RETRY_BASE_MS);
     json_decref(rec);
-    hub_txn *t;
-    REQUIRE(hub_store_read(s, &t) == 0);
-    CHECK(hub_job_waiting(t) == 1); /* still waiting, under its new due time */
-    hub_txn_end(t);
+    CHECK(waiting(s) == 1); /* still waiting, under its new due time */
     hub_job_settle_release(&o);
     CHECK(o.settled_text == NULL);
 
@@ -250,7 +282,7 @@ static void test_settle_prepared(void)
     hub_jobs_set_delivered_hook(count_hook, NULL);
     hook_calls = 0;
     hub_job_outcome o2 = outcome(id, 2, HUB_DELIVER_OK, &p);
-    hub_job_settle_prepare(&o2, hub_slice_cstr(after));
+    prepare(&o2, after);
     REQUIRE(o2.settled_text != NULL);
     c.o = &o2;
     CHECK(run(s, &c) == 0);
@@ -260,9 +292,7 @@ static void test_settle_prepared(void)
     CHECK_STR(json_string_value(json_object_get(rec, "status")), "delivered");
     CHECK(json_integer_value(json_object_get(rec, "done_ms")) == T0 + 20);
     json_decref(rec);
-    REQUIRE(hub_store_read(s, &t) == 0);
-    CHECK(hub_job_waiting(t) == 0);
-    hub_txn_end(t);
+    CHECK(waiting(s) == 0);
     hub_job_settle_release(&o2);
     hub_jobs_set_delivered_hook(NULL, NULL);
     free(after);
@@ -272,19 +302,16 @@ static void test_settle_prepared(void)
 
 static void test_settle_stale_preparation(void)
 {
-    hub_store *s = open_fresh("jobs_stale");
-    REQUIRE(s != NULL);
     hub_retry_policy p;
-    hub_retry_policy_default(&p);
-    uint64_t id = enqueue(s, T0);
-    REQUIRE(id > 0);
-    char *seen = record_of(s, id);
-    REQUIRE(seen != NULL);
+    uint64_t id;
+    char *seen;
+    hub_store *s = one_queued_job("jobs_stale", &p, &id, &seen);
+    REQUIRE(s != NULL);
 
     /* Prepared from the queued record, but another outcome of attempt 1 lands first: the
      * prepared text must not be stored over it, and the outcome is then stale (ignored). */
     hub_job_outcome late = outcome(id, 1, HUB_DELIVER_OK, &p);
-    hub_job_settle_prepare(&late, hub_slice_cstr(seen));
+    prepare(&late, seen);
     REQUIRE(late.settled_text != NULL);
     hub_job_outcome first = outcome(id, 1, HUB_DELIVER_FAIL, &p); /* not prepared */
     call c = {.fn = do_settle, .o = &first};
@@ -312,10 +339,10 @@ static void test_settle_stale_preparation(void)
 
     /* A preparation from a record that is already past the attempt keeps nothing. */
     hub_job_outcome past = outcome(id, 1, HUB_DELIVER_OK, &p);
-    hub_job_settle_prepare(&past, hub_slice_cstr(dead));
+    prepare(&past, dead);
     CHECK(past.settled_text == NULL);
     /* Nor does one from text that is not a record. */
-    hub_job_settle_prepare(&past, HUB_SLICE_LIT("{not json"));
+    prepare(&past, "{not json");
     CHECK(past.settled_text == NULL);
     hub_job_settle_release(&past); /* harmless when nothing was kept */
     free(now);
