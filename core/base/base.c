@@ -352,6 +352,13 @@ char *hub_strndup(const char *s, size_t n)
     return d;
 }
 
+size_t hub_utf8_back(const char *s, size_t n)
+{
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
 int hub_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;

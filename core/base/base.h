@@ -134,6 +134,10 @@ char *hub_strndup(const char *s, size_t n);
 
 /* Checks that the bytes are well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int hub_utf8_valid(const char *s, size_t len);
+/* Where to cut UTF-8 text s before byte n (s[n] readable) without splitting a character: n,
+ * moved back to the start of the character that s[n] continues. 0 when s[0..n] holds no
+ * start of a character. */
+size_t hub_utf8_back(const char *s, size_t n);
 
 /* 1 when s[0..n) is 1 or more of [A-Za-z0-9._-] (token names, file names of plugins). */
 int hub_plain_name(const char *s, size_t n);

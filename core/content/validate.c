@@ -111,8 +111,7 @@ static const char *show(const char *s, char out[NAME_SHOW + 4])
         n++;
     }
     if (s[n] != '\0') {
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--; /* do not split a character */
+        n = hub_utf8_back(s, n); /* do not split a character */
         memcpy(out + n, "...", 3);
         n += 3;
     }

@@ -152,8 +152,8 @@ static int bind_args(rctx *c, const tnode *n, rctx *child)
 static void printable_name(const char *name, size_t len, char out[64])
 {
     size_t n = len < 60 ? len : 60;
-    while (n < len && n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
-        n--; /* never cut a character in two */
+    if (n < len)
+        n = hub_utf8_back(name, n); /* never cut a character in two */
     for (size_t i = 0; i < n; i++)
         out[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
     out[n] = '\0';

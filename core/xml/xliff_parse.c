@@ -343,8 +343,9 @@ static void push_all(xmlParserCtxtPtr ctxt, const char *data, size_t len)
     size_t off = 0;
     while (off < len && !parser_done(ctxt)) {
         size_t n = len - off < PUSH_CHUNK ? len - off : PUSH_CHUNK;
-        while (off + n < len && n > 4 && ((unsigned char)data[off + n] & 0xC0) == 0x80)
-            n--; /* never split a UTF-8 sequence */
+        size_t whole = off + n < len ? hub_utf8_back(data + off, n) : n;
+        if (whole > 0)
+            n = whole; /* never split a UTF-8 sequence (unless it is no UTF-8 at all) */
         xmlParseChunk(ctxt, data + off, (int)n, 0);
         off += n;
     }

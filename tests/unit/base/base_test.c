@@ -49,6 +49,13 @@ static void test_utf8(void)
     CHECK(!hub_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
     CHECK(!hub_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     CHECK(!hub_utf8_valid("\xe2\x82", 2));         /* truncated */
+    /* cutting before byte n keeps whole characters: "J" "ö"(2) "r" "€"(3) "😀"(4) */
+    static const char t[] = "J\xc3\xb6r\xe2\x82\xac\xf0\x9f\x98\x80!";
+    CHECK(hub_utf8_back(t, 0) == 0 && hub_utf8_back(t, 1) == 1);
+    CHECK(hub_utf8_back(t, 2) == 1 && hub_utf8_back(t, 3) == 3);
+    CHECK(hub_utf8_back(t, 5) == 4 && hub_utf8_back(t, 6) == 4 && hub_utf8_back(t, 7) == 7);
+    CHECK(hub_utf8_back(t, 8) == 7 && hub_utf8_back(t, 10) == 7 && hub_utf8_back(t, 11) == 11);
+    CHECK(hub_utf8_back("\x80\x80\x80", 2) == 0); /* no start of a character at all */
     CHECK(!hub_utf8_valid("\xff", 1));
 }
 
