@@ -3,6 +3,7 @@
 
   /usr/bin/python3 tests/bench/send_bench.py [--seconds 10] [--threads 2] [--workers 4]
       [--smtp-messages 2000] [--wrk-threads 1] [--connections 16]
+  /usr/bin/python3 tests/bench/send_bench.py --page-costs
 
 Starts its own hub (content-samples imported, a delivery token, sms to the outbox driver,
 email to the smtp driver pointed at an SmtpSink of tests/servers, --threads 2) and measures,
@@ -33,12 +34,21 @@ and for (b0) and (b) what the group commit did: operations per commit, the share
 the writer thread was busy, and its time per batch with the part spent committing.
 A MISMATCH line means accepted, delivered and written counts disagree.
 
+--page-costs measures only what one commit costs this disk by the number of 4 KiB pages it
+writes and the number of places they are scattered over (LMDB writes each dirty page where its
+allocator put it), the way an LMDB commit writes and flushes them.
+
+With TMPDIR=/dev/shm every directory of the run (the hubs' data, the outbox, the references)
+is on tmpfs, where a flush costs nothing: the numbers are then the hub's own bound on this
+machine's CPUs, and the difference to a run on disk is what the disk's flushes cost.
+
 Needs wrk (scripts/install-deps.sh --bench) and python3-aiosmtpd. Everything runs on 127.0.0.1.
 """
 import argparse
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -257,6 +267,40 @@ def commit_reference(where, clients, seconds):
     return (d1 - d0) / secs, (d1 - d0) / max(1, c1 - c0)
 
 
+PAGE_COST_SHAPES = ((8, 1), (32, 1), (32, 8), (32, 32), (16, 16), (48, 48))
+
+
+def page_costs(where, commits=300):
+    """Time of one commit shaped like LMDB's, by the pages it writes and how scattered they
+    are: `pages` 4 KiB pages in `runs` contiguous runs at random places of a 64 MiB file,
+    fdatasync, then the 120-byte meta block through an O_DSYNC descriptor. Returns
+    [(pages, runs, ms per commit)]."""
+    d = tempfile.mkdtemp(prefix="page-costs-", dir=where)
+    path = os.path.join(d, "data")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    mfd = os.open(path, os.O_RDWR | os.O_DSYNC)
+    file_pages = 16384
+    page = b"p" * 4096
+    for i in range(0, file_pages, 256):  # a file that exists: no block allocation in the loop
+        os.pwrite(fd, page * 256, i * 4096)
+    os.fsync(fd)
+    rnd = random.Random(5)
+    out = []
+    for pages, runs in PAGE_COST_SHAPES:
+        per = pages // runs
+        start = time.perf_counter()
+        for c in range(commits):
+            for _ in range(runs):
+                os.pwrite(fd, page * per, rnd.randrange(1, file_pages - per) * 4096)
+            os.fdatasync(fd)
+            os.pwrite(mfd, page[:120], 4096 * (c % 2))
+        out.append((pages, runs, 1000 * (time.perf_counter() - start) / commits))
+    os.close(fd)
+    os.close(mfd)
+    shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 def disk_reference(where, writers, count, size):
     """Files per second written the way the outbox does (tmp, write, fsync, rename, fsync of
     the directory), by `writers` threads, `count` files of `size` bytes."""
@@ -340,7 +384,19 @@ def main():
                    help="wrk connections for (a), (b0) and (b): group commit puts the sends "
                         "that arrive together into one transaction")
     p.add_argument("--keep", action="store_true", help="keep the data directory")
+    p.add_argument("--page-costs", action="store_true",
+                   help="only measure what a commit costs this disk by the pages it writes "
+                        "and how scattered they are, then exit")
     args = p.parse_args()
+    if args.page_costs:
+        where = tempfile.mkdtemp(prefix="omnihub-page-costs-")
+        try:
+            for pages, runs, ms in page_costs(where):
+                print("commit of %2d pages in %2d places: %.3f ms (write, fdatasync, O_DSYNC "
+                      "meta)" % (pages, runs, ms))
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+        return
     if not shutil.which("wrk"):
         sys.exit("send_bench: needs wrk: scripts/install-deps.sh --bench")
     work = tempfile.mkdtemp(prefix="omnihub-send-bench-")
