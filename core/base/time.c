@@ -23,9 +23,7 @@ int64_t hub_mono_us(void)
 
 int64_t hub_mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return hub_mono_us() / 1000;
 }
 
 void hub_mono_deadline(int64_t ms, struct timespec *out)

@@ -92,6 +92,9 @@ int hub_job_load(hub_txn *txn, uint64_t id, json_t **out);
 int hub_job_body(hub_txn *txn, uint64_t id, hub_slice *out);
 /* A delivery id of the API ("42") as a number; HUB_ENOTFOUND when it cannot be one. */
 int hub_job_id_parse(const char *s, uint64_t *out);
+/* Job id as the API writes it: a JSON string of its decimal digits (new reference; NULL when
+ * out of memory). */
+json_t *hub_job_id_json(uint64_t id);
 /* Runs in the transaction that marks a job delivered, with its record (borrowed): the
  * analytics count deliveries and touchpoints here. A failure rolls the outcome back (it is
  * then retried). Set once at start-up, before the queue starts (NULL: none). */

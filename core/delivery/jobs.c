@@ -51,6 +51,13 @@ int hub_job_id_parse(const char *s, uint64_t *out)
     return 0;
 }
 
+json_t *hub_job_id_json(uint64_t id)
+{
+    char s[24];
+    snprintf(s, sizeof(s), "%llu", (unsigned long long)id);
+    return json_string(s);
+}
+
 static int get_json(hub_txn *txn, hub_db db, hub_slice key, json_t **out)
 {
     hub_slice v;
@@ -64,14 +71,12 @@ static int get_json(hub_txn *txn, hub_db db, hub_slice key, json_t **out)
 int hub_job_load(hub_txn *txn, uint64_t id, json_t **out)
 {
     unsigned char k[8];
-    char ids[24];
     json_t *rec = NULL;
     id_key(id, k);
     int rc = get_json(txn, HUB_DB_JOBS, (hub_slice){(char *)k, 8}, &rec);
     if (rc != 0)
         return rc;
-    snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
-    *out = json_is_object(rec) ? json_pack("{s:s}", "id", ids) : NULL;
+    *out = json_is_object(rec) ? json_pack("{s:o}", "id", hub_job_id_json(id)) : NULL;
     rc = !json_is_object(rec)                                 ? HUB_EIO
          : *out != NULL && json_object_update(*out, rec) == 0 ? 0
                                                               : HUB_ENOMEM;
@@ -446,11 +451,9 @@ static int idem_read(hub_slice v, char hash[IDEM_HASH_HEX + 1], int64_t *at_ms, 
     json_t *ans = json_loadb(v.base + off, v.len - off, 0, NULL);
     json_t *dl = json_object_get(ans, "deliveries");
     int ok = json_is_object(ans) && json_is_array(dl) && json_array_size(dl) == n;
-    for (size_t i = 0; ok && i < n; i++) {
-        char id[24];
-        snprintf(id, sizeof(id), "%llu", (unsigned long long)hub_be64_get(ids + 8 * i));
-        ok = json_object_set_new(json_array_get(dl, i), "id", json_string(id)) == 0;
-    }
+    for (size_t i = 0; ok && i < n; i++)
+        ok = json_object_set_new(json_array_get(dl, i), "id",
+                                 hub_job_id_json(hub_be64_get(ids + 8 * i))) == 0;
     if (ok)
         *answer = ans;
     else

@@ -423,12 +423,10 @@ static int enqueue_all(hub_txn *txn, send_state *st)
 {
     json_t *out = json_object_get(st->answer, "deliveries");
     for (size_t i = 0; i < st->n; i++) {
-        char ids[24];
         int rc = hub_job_enqueue_text(txn, st->records[i], st->bodies[i], st->now_ms, &st->ids[i]);
         if (rc != 0)
             return rc;
-        snprintf(ids, sizeof(ids), "%llu", (unsigned long long)st->ids[i]);
-        if (json_object_set_new(json_array_get(out, i), "id", json_string(ids)) != 0)
+        if (json_object_set_new(json_array_get(out, i), "id", hub_job_id_json(st->ids[i])) != 0)
             return HUB_ENOMEM;
     }
     return 0;

@@ -222,15 +222,19 @@ static void test_record_and_load(void)
 }
 
 /* hub_job_settle_prepare as a worker calls it, on text read from the store. */
-static void prepare(hub_job_outcome *o, const char *text)
+/* An outcome of attempt `attempt`, prepared by the worker from the record text it read. */
+static hub_job_outcome prepared(uint64_t id, uint32_t attempt, int result,
+                                const hub_retry_policy *p, const char *text)
 {
+    hub_job_outcome o = outcome(id, attempt, result, p);
     hub_buf seen;
     hub_buf_init(&seen, SIZE_MAX);
     if (hub_buf_append_str(&seen, text) != 0)
-        return;
-    hub_job_settle_prepare(o, &seen, json_loads(text, 0, NULL));
+        return o;
+    hub_job_settle_prepare(&o, &seen, json_loads(text, 0, NULL));
     CHECK(seen.data == NULL); /* taken or freed: nothing is left to the caller */
     hub_buf_free(&seen);
+    return o;
 }
 
 /* ---- settling --------------------------------------------------------------------------- */
@@ -257,8 +261,7 @@ static void test_settle_prepared(void)
     REQUIRE(s != NULL);
 
     /* A failed attempt, prepared from what the worker read: stored exactly as prepared. */
-    hub_job_outcome o = outcome(id, 1, HUB_DELIVER_RETRY, &p);
-    prepare(&o, seen);
+    hub_job_outcome o = prepared(id, 1, HUB_DELIVER_RETRY, &p, seen);
     REQUIRE(o.settled_text != NULL);
     CHECK_STR(o.old_status, "queued");
     CHECK(o.old_due == T0);
@@ -281,8 +284,7 @@ static void test_settle_prepared(void)
     /* The second attempt delivers it; the delivered hook sees the record. */
     hub_jobs_set_delivered_hook(count_hook, NULL);
     hook_calls = 0;
-    hub_job_outcome o2 = outcome(id, 2, HUB_DELIVER_OK, &p);
-    prepare(&o2, after);
+    hub_job_outcome o2 = prepared(id, 2, HUB_DELIVER_OK, &p, after);
     REQUIRE(o2.settled_text != NULL);
     c.o = &o2;
     CHECK(run(s, &c) == 0);
@@ -310,8 +312,7 @@ static void test_settle_stale_preparation(void)
 
     /* Prepared from the queued record, but another outcome of attempt 1 lands first: the
      * prepared text must not be stored over it, and the outcome is then stale (ignored). */
-    hub_job_outcome late = outcome(id, 1, HUB_DELIVER_OK, &p);
-    prepare(&late, seen);
+    hub_job_outcome late = prepared(id, 1, HUB_DELIVER_OK, &p, seen);
     REQUIRE(late.settled_text != NULL);
     hub_job_outcome first = outcome(id, 1, HUB_DELIVER_FAIL, &p); /* not prepared */
     call c = {.fn = do_settle, .o = &first};
@@ -338,13 +339,12 @@ static void test_settle_stale_preparation(void)
     free(again);
 
     /* A preparation from a record that is already past the attempt keeps nothing. */
-    hub_job_outcome past = outcome(id, 1, HUB_DELIVER_OK, &p);
-    prepare(&past, dead);
+    hub_job_outcome past = prepared(id, 1, HUB_DELIVER_OK, &p, dead);
     CHECK(past.settled_text == NULL);
     /* Nor does one from text that is not a record. */
-    prepare(&past, "{not json");
-    CHECK(past.settled_text == NULL);
-    hub_job_settle_release(&past); /* harmless when nothing was kept */
+    hub_job_outcome junk = prepared(id, 1, HUB_DELIVER_OK, &p, "{not json");
+    CHECK(junk.settled_text == NULL);
+    hub_job_settle_release(&junk); /* harmless when nothing was kept */
     free(now);
     free(dead);
     free(seen);
