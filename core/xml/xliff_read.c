@@ -138,16 +138,16 @@ static void *vec_push(rd *r, vec *v)
 }
 
 /* A copy of v's items in the arena (NULL when empty); v is emptied. */
+/* The items of v copied into the arena, their count in *n (0 with NULL: none, or a failed
+ * read, which leaves no count without its array); v is then empty. */
 static void *vec_take(rd *r, vec *v, size_t *n)
 {
-    *n = v->n;
-    if (v->n == 0 || r->rc != 0)
-        return NULL;
-    void *p = arena_alloc(&r->arena, v->n * v->size);
-    if (p == NULL)
+    void *p = NULL;
+    if (v->n > 0 && r->rc == 0 && (p = arena_alloc(&r->arena, v->n * v->size)) == NULL)
         nomem(r);
-    else
+    if (p != NULL)
         memcpy(p, v->items, v->n * v->size);
+    *n = p != NULL ? v->n : 0;
     v->n = 0;
     return p;
 }

@@ -250,6 +250,12 @@ def cases():
             b'<source>a</source><target>b</target></segment></unit></file>' % (i, i)
             for i in range(20000)) + b"</xliff>")),
         (422,), r"unknown_item")
+    # a second <file> refused after the first was read: that read past NULL and crashed
+    c["second_file_refused"] = (
+        lambda e: doc12(e, '<trans-unit id="control.web.title"><source>a</source></trans-unit>')
+        .replace(b"</file></xliff>", b'</file><file original="x" target-language="de" '
+                 b'datatype="plaintext"><body/></file></xliff>'),
+        (400, 422), r"source-language")
     c["comment_and_pi_flood"] = (
         lambda e: doc20(e, "<!-- x -->" * 100000 + "<?pi x?>" * 100000), (200, 400, 422), r".")
     return c

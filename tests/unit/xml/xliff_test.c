@@ -603,6 +603,20 @@ static void test_read_translate_toolkit(void)
     hub_xliff_doc_free(&d); /* freeing twice is harmless */
 }
 
+/* A 1.2 document whose second <file> is refused after the first was read (the fuzzer's find):
+ * the refusal leaves no count of files without their array, which read past NULL before. */
+static void test_read_fails_after_a_file(void)
+{
+    expect_parse_fails_str(
+        "<xliff xmlns=\"urn:oasis:names:tc:xliff:document:1.2\" version=\"1.2\">"
+        "<file original=\"a\" source-language=\"en\" target-language=\"de\" "
+        "datatype=\"plaintext\"><body><trans-unit id=\"u1\"><source>Hi</source></trans-unit>"
+        "</body></file>"
+        "<file original=\"b\" target-language=\"de\" datatype=\"plaintext\"><body>"
+        "<trans-unit id=\"u2\"><source>Ho</source></trans-unit></body></file></xliff>",
+        HUB_EINVAL, "source-language");
+}
+
 static void test_read_v12_inline(void)
 {
     static const char xml[] =
@@ -1270,6 +1284,7 @@ int main(void)
     RUN(test_write_bad_nesting);
     RUN(test_write_refusals);
     RUN(test_read_translate_toolkit);
+    RUN(test_read_fails_after_a_file);
     RUN(test_read_v12_inline);
     RUN(test_read_v2_other_tools);
     RUN(test_refuse_structure);
