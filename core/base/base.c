@@ -88,14 +88,14 @@ void hub_problems_add(hub_problems *p, const char *path, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     char *dpath = hub_strdup(path ? path : "");
-    char *dmsg = hub_strdup(msg);
+    char *dmsg = hub_strdup(hub_utf8_scrub(msg));
     if (dpath == NULL || dmsg == NULL) {
         free(dpath);
         free(dmsg);
         p->dropped++;
         return;
     }
-    p->items[p->count].path = dpath;
+    p->items[p->count].path = hub_utf8_scrub(dpath);
     p->items[p->count].message = dmsg;
     p->count++;
 }
@@ -123,6 +123,7 @@ int hub_error_set(hub_error *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
     va_end(ap);
+    hub_utf8_scrub(err->message);
     return code;
 }
 
@@ -359,39 +360,60 @@ size_t hub_utf8_back(const char *s, size_t n)
     return n;
 }
 
+/* The length of the well-formed UTF-8 character at s (left bytes readable), or 0. */
+static size_t utf8_char(const unsigned char *s, size_t left)
+{
+    unsigned c = s[0];
+    size_t n;
+    uint32_t cp, min;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0) {
+        n = 1, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 2, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (left <= n)
+        return 0;
+    for (size_t k = 1; k <= n; k++) {
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n + 1;
+}
+
 int hub_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) {
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = utf8_char(s + i, len - i)) == 0)
+            return 0;
+    return 1;
+}
+
+char *hub_utf8_scrub(char *str)
+{
+    unsigned char *s = (unsigned char *)str;
+    size_t len = strlen(str), out = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char(s + i, len - i);
+        if (n == 0) { /* not the start of a whole character: drop the byte */
             i++;
             continue;
         }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0) {
-            n = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n + 1;
+        memmove(s + out, s + i, n);
+        out += n;
+        i += n;
     }
-    return 1;
+    s[out] = '\0';
+    return str;
 }
 
 int hub_parse_u64(hub_slice s, uint64_t *out)

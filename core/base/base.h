@@ -134,6 +134,10 @@ char *hub_strndup(const char *s, size_t n);
 
 /* Checks that the bytes are well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int hub_utf8_valid(const char *s, size_t len);
+/* Drops from the NUL-terminated s, in place, every byte that is not part of a well-formed
+ * UTF-8 character, so that text cut to a byte count (printf's "%.64s", a fixed buffer) can
+ * still go into JSON. Returns s. */
+char *hub_utf8_scrub(char *s);
 /* Where to cut UTF-8 text s before byte n (s[n] readable) without splitting a character: n,
  * moved back to the start of the character that s[n] continues. 0 when s[0..n] holds no
  * start of a character. */

@@ -271,6 +271,8 @@ static void attempt(hub_queue *q, uint64_t id)
         w->o.result =
             hub_channel_deliver(c, &in, w->o.error, sizeof(w->o.error), &w->o.retry_after_ms);
     }
+    w->o.error[sizeof(w->o.error) - 1] = '\0';
+    hub_utf8_scrub(w->o.error); /* a plugin's or a server's words, cut to the buffer: JSON text */
     w->o.now_ms = now_of(q);
     atomic_fetch_add(&q->n_attempts, 1);
     atomic_fetch_add(w->o.result == HUB_DELIVER_OK      ? &q->n_delivered

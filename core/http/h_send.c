@@ -202,7 +202,7 @@ static void prepare_one(hub_request *r, hub_txn *txn, const char *item, const ch
                      res.problems.items[0].message);
         else
             snprintf(why, sizeof(why), "cannot render: %s", err.message);
-        add_skip(skipped, ch, why);
+        add_skip(skipped, ch, hub_utf8_scrub(why));
         hub_problems_add(fails, "/channels", "%s: %s", ch, why);
     }
     hub_render_result_free(&res);

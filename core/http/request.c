@@ -589,8 +589,14 @@ void hub_req_send_json(hub_request *r, int status, json_t *body)
 static char *problem_bytes(h2o_mem_pool_t *pool, int status, const char *detail,
                            const hub_problems *problems, size_t *out_len)
 {
-    json_t *doc = json_pack("{s:s,s:s,s:i,s:s}", "type", "about:blank", "title", reason_for(status),
-                            "status", status, "detail", detail);
+    json_t *text = json_string(detail != NULL ? detail : "");
+    if (text == NULL) { /* cut to a byte count in the middle of a character, say */
+        char *copy = hub_strdup(detail);
+        text = copy != NULL ? json_string(hub_utf8_scrub(copy)) : NULL;
+        free(copy);
+    }
+    json_t *doc = json_pack("{s:s,s:s,s:i,s:o}", "type", "about:blank", "title", reason_for(status),
+                            "status", status, "detail", text);
     if (doc != NULL && problems != NULL && problems->count > 0) {
         json_t *errors = json_array();
         for (size_t i = 0; i < problems->count; i++)
@@ -600,10 +606,11 @@ static char *problem_bytes(h2o_mem_pool_t *pool, int status, const char *detail,
             json_object_set_new(doc, "errors_dropped", json_integer((json_int_t)problems->dropped));
         json_object_set_new(doc, "errors", errors);
     }
-    if (doc == NULL) { /* detail was not UTF-8, or no memory: still answer */
-        static const char fallback[] = "{\"type\":\"about:blank\",\"status\":500}";
-        *out_len = sizeof(fallback) - 1;
-        return (char *)fallback;
+    if (doc == NULL) { /* no memory: still answer, with the status given */
+        char *fallback = h2o_mem_alloc_pool(pool, 64);
+        *out_len =
+            (size_t)snprintf(fallback, 64, "{\"type\":\"about:blank\",\"status\":%d}", status);
+        return fallback;
     }
     size_t n = json_dumpb(doc, NULL, 0, JSON_COMPACT);
     char *buf = h2o_mem_alloc_pool(pool, n + 1);

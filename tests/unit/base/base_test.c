@@ -59,6 +59,36 @@ static void test_utf8(void)
     CHECK(!hub_utf8_valid("\xff", 1));
 }
 
+static void test_utf8_scrub(void)
+{
+    /* "unknown member '%.5s'" of "a😀": the emoji cut after 4 of its bytes, then a quote */
+    char cut[] = "member 'a\xf0\x9f\x98\x80\xf0\x9f\x98' left";
+    CHECK_STR(hub_utf8_scrub(cut), "member 'a\xf0\x9f\x98\x80' left");
+    char bad[] = "\xff\xc0\xafok\xed\xa0\x80 \xc3\xb6\xe2\x82";
+    CHECK_STR(hub_utf8_scrub(bad), "ok \xc3\xb6"); /* stray, overlong, surrogate, cut at the end */
+    char fine[] = "J\xc3\xb6rg \xe2\x82\xac";
+    CHECK_STR(hub_utf8_scrub(fine), "J\xc3\xb6rg \xe2\x82\xac");
+    char empty[] = "";
+    CHECK_STR(hub_utf8_scrub(empty), "");
+    /* the message builders scrub what they were given */
+    hub_error err;
+    hub_error_init(&err);
+    char name[300];
+    memset(name, 0, sizeof(name));
+    for (size_t i = 0; i + 4 < sizeof(name); i += 4)
+        memcpy(name + i, "\xf0\x9f\x98\x80", 4);
+    hub_error_set(&err, HUB_EINVAL, "no channel called %.41s", name); /* 10 emoji and a bit */
+    CHECK(hub_utf8_valid(err.message, strlen(err.message)));
+    CHECK(strlen(err.message) == strlen("no channel called ") + 40);
+    hub_error_set(&err, HUB_EINVAL, "x%s", name); /* cut by the message buffer */
+    CHECK(hub_utf8_valid(err.message, strlen(err.message)));
+    hub_problems_add(&err.problems, name + 1, "unknown member '%.63s'", name);
+    CHECK(hub_utf8_valid(err.problems.items[0].path, strlen(err.problems.items[0].path)));
+    CHECK(hub_utf8_valid(err.problems.items[0].message, strlen(err.problems.items[0].message)));
+    CHECK(strlen(err.problems.items[0].message) == strlen("unknown member ''") + 60);
+    hub_error_clear(&err);
+}
+
 static void test_numbers_and_b64(void)
 {
     uint64_t v;
@@ -201,6 +231,7 @@ int main(void)
     RUN(test_buf_cap);
     RUN(test_problems);
     RUN(test_utf8);
+    RUN(test_utf8_scrub);
     RUN(test_numbers_and_b64);
     RUN(test_time);
     RUN(test_html_escape);
