@@ -53,16 +53,10 @@ static void check_body(json_t *b, hub_problems *p)
                                 strcmp(json_string_value(v), "draft") != 0)))
         hub_problems_add(p, "/status", "must be published or draft");
     json_t *rcp = json_object_get(b, "recipient");
-    if (rcp != NULL && !json_is_null(rcp) && !json_is_object(rcp)) {
+    if (rcp != NULL && !json_is_null(rcp) && !json_is_object(rcp))
         hub_problems_add(p, "/recipient", "must be an object or null");
-        return;
-    }
-    v = json_object_get(rcp, "segments");
-    if (v != NULL && !json_is_null(v) && !json_is_array(v))
-        hub_problems_add(p, "/recipient/segments", "must be an array of segment terms");
-    v = json_object_get(rcp, "attributes");
-    if (v != NULL && !json_is_null(v) && !json_is_object(v))
-        hub_problems_add(p, "/recipient/attributes", "must be an object");
+    else if (rcp != NULL && !json_is_null(rcp))
+        hub_check_recipient(rcp, 0, p);
 }
 
 static void answer_failure(hub_request *r, int rc, hub_error *err, hub_render_result *res)

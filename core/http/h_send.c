@@ -60,6 +60,7 @@ static void check_strings(const json_t *v, const char *path, hub_problems *p)
 /* [{"platform": "apns"|"fcm", "token": non-empty string}, ...] */
 static void check_push(const json_t *v, hub_problems *p)
 {
+    static const char *const push_members[] = {"platform", "token", NULL};
     size_t i;
     json_t *e;
     if (!json_is_array(v)) {
@@ -68,8 +69,10 @@ static void check_push(const json_t *v, hub_problems *p)
     }
     json_array_foreach(v, i, e)
     {
-        const char *pf = json_string_value(json_object_get(e, "platform"));
-        const json_t *tok = json_object_get(e, "token");
+        const char *pf = json_string_value(json_object_get(e, "platform")), *k;
+        const json_t *tok = json_object_get(e, "token"), *m;
+        json_object_foreach((json_t *)e, k, m) if (!listed(push_members, k))
+            hub_problems_add(p, "/recipient/push", "member %zu: unknown member '%.64s'", i, k);
         if (pf == NULL || (strcmp(pf, "apns") != 0 && strcmp(pf, "fcm") != 0) ||
             !json_is_string(tok) || json_string_length(tok) == 0 || json_string_length(tok) > 4096)
             hub_problems_add(p, "/recipient/push",
@@ -79,7 +82,7 @@ static void check_push(const json_t *v, hub_problems *p)
     }
 }
 
-static void check_recipient(const json_t *rc, hub_problems *p)
+void hub_check_recipient(const json_t *rc, int id_required, hub_problems *p)
 {
     const char *k;
     json_t *v;
@@ -90,10 +93,11 @@ static void check_recipient(const json_t *rc, hub_problems *p)
     json_object_foreach((json_t *)rc, k, v) if (!listed(recipient_members, k))
         hub_problems_add(p, "/recipient", "unknown member '%.64s'", k);
     v = json_object_get(rc, "id");
-    if (!json_is_string(v) || json_string_length(v) == 0 ||
-        json_string_length(v) > HUB_RECIPIENT_ID_MAX)
-        hub_problems_add(p, "/recipient/id", "required: a string of 1 to %d bytes",
-                         HUB_RECIPIENT_ID_MAX);
+    if ((id_required || (v != NULL && !json_is_null(v))) &&
+        (!json_is_string(v) || json_string_length(v) == 0 ||
+         json_string_length(v) > HUB_RECIPIENT_ID_MAX))
+        hub_problems_add(p, "/recipient/id", "%s a string of 1 to %d bytes",
+                         id_required ? "required:" : "must be", HUB_RECIPIENT_ID_MAX);
     static const char *const strings[] = {"locale", "email", "phone", "preferred_channel", NULL};
     for (size_t i = 0; strings[i] != NULL; i++) {
         v = json_object_get(rc, strings[i]);
@@ -122,7 +126,7 @@ static void check_body(const json_t *b, hub_problems *p)
     json_t *v;
     json_object_foreach((json_t *)b, k, v) if (!listed(body_members, k))
         hub_problems_add(p, "", "unknown member '%.64s'", k);
-    check_recipient(json_object_get(b, "recipient"), p);
+    hub_check_recipient(json_object_get(b, "recipient"), 1, p);
     v = json_object_get(b, "channels");
     if (v != NULL && !json_is_null(v))
         check_strings(v, "/channels", p);

@@ -219,6 +219,10 @@ int hub_req_is(const hub_request *r, const char *m);
 void hub_h_tokens(hub_request *r);
 /* POST /v1/journeys/{id}/steps/{step}/send (h_send.c); journey: the full id. */
 void hub_h_send(hub_request *r, const char *journey, const char *step);
+/* Checks a recipient object as send and render take it ({"id", "locale", "email", "phone",
+ * "push", "segments", "attributes", "consent", "preferred_channel"}): problems into p, under
+ * /recipient. id_required: send needs an id; a render may go without. (h_send.c) */
+void hub_check_recipient(const json_t *rc, int id_required, hub_problems *p);
 void hub_h_deliveries(hub_request *r);
 void hub_h_inbox(hub_request *r);
 void hub_h_webhooks(hub_request *r);

@@ -877,9 +877,7 @@ def ep_send(h):
     return Endpoint("send", "POST", "/v1/journeys/%s/steps/s1/send" % jid, h.delivery,
                     {"recipient": recipient(), "channels": None, "idempotency_key": "k"},
                     types, [("recipient",), ("recipient", "id")],
-                    # push entries ignore members other than platform and token (the
-                    # recipient and the body refuse them): lenient, not checked here
-                    free=[("recipient", "attributes", "**"), ("recipient", "push", "*")],
+                    free=[("recipient", "attributes", "**")],
                     ledger=lambda: all_delivery_ids(h),
                     ids=ids, fresh=fresh)
 
@@ -891,15 +889,15 @@ def ep_render(h):
                           "attributes": {"first_name": "Jörg", "n": [1, {"x": None}]}},
             "variant": None, "status": "published"}
     types = {("item",): STR, ("channel",): STR, ("locale",): STR_NULL, ("fallback",): {"bool"},
-             ("recipient",): {"object", "null"}, ("recipient", "segments"): {"array", "null"},
+             ("recipient",): {"object", "null"}, ("recipient", "id"): STR_NULL,
+             ("recipient", "segments"): {"array", "null"}, ("recipient", "segments", "*"): STR,
              ("recipient", "attributes"): {"object", "null"},
              ("recipient", "attributes", "**"): ANY, ("variant",): STR_NULL,
              ("status",): STR_NULL}
     return Endpoint("render", "POST", "/v1/render", h.delivery, body, types,
                     [("item",), ("channel",)],
-                    # the render recipient takes send's members too ({"id", ...}, API.md), and
-                    # ignores unknown ones: lenient, not checked here
-                    free=[("recipient",), ("recipient", "attributes", "**")])
+                    # the recipient follows the send's rules, but needs no id
+                    free=[("recipient", "attributes", "**")])
 
 
 def ep_events(h):

@@ -720,6 +720,16 @@ def test_bad_bodies_are_422(samples):
               "recipient": {"segments": "segment/vip"}}, "/recipient/segments"),
             ({"item": "onboarding/welcome", "channel": "email",
               "recipient": {"attributes": []}}, "/recipient/attributes"),
+            # the recipient of a render follows the send's rules, except that it needs no id
+            ({"item": "onboarding/welcome", "channel": "email",
+              "recipient": {"id": 42}}, "/recipient/id"),
+            ({"item": "onboarding/welcome", "channel": "email",
+              "recipient": {"segments": [7]}}, "/recipient/segments"),
+            ({"item": "onboarding/welcome", "channel": "email",
+              "recipient": {"id": "c", "nickname": "x"}}, "/recipient"),
+            ({"item": "onboarding/welcome", "channel": "email",
+              "recipient": {"push": [{"platform": "fcm", "token": "t", "x": 1}]}},
+             "/recipient/push"),
             ({"item": "onboarding/welcome", "channel": "email", "status": "live"}, "/status"),
             ({"item": "onboarding/welcome", "channel": "email", "variant": 3}, "/variant"),
             ({"item": "onboarding/welcome", "channel": "email", "fallback": "no"}, "/fallback")]:
