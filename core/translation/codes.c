@@ -37,21 +37,59 @@ static int push(tr_parts *p, hub_xliff_part_kind kind, const char *text, size_t 
 
 /* ---- scanning ----------------------------------------------------------------------------- */
 
-static const char *find(const char *s, size_t from, size_t len, const char *needle)
+/*
+ * The text being split, with the last answer for each closer it is searched for. A split tries
+ * every "{{", "{%" and "<!--" it meets; without these answers, text full of openers that never
+ * close ("{{{{{{...") would be searched to its end once per opener: quadratic in its length.
+ */
+enum { CLOSE_OUTPUT, CLOSE_TAG, CLOSE_COMMENT, CLOSERS };
+static const char *const closers[CLOSERS] = {"}}", "%}", "-->"};
+
+typedef struct scan {
+    const char *s;
+    size_t len;
+    size_t from[CLOSERS]; /* a search began here (SIZE_MAX: none yet)... */
+    size_t at[CLOSERS];   /* ...and found the closer here first (len: nowhere after it) */
+} scan;
+
+static void scan_init(scan *t, const char *s, size_t len)
 {
-    size_t n = strlen(needle);
-    for (size_t i = from; i + n <= len; i++) {
-        if (memcmp(s + i, needle, n) == 0)
-            return s + i;
+    t->s = s;
+    t->len = len;
+    for (int k = 0; k < CLOSERS; k++)
+        t->from[k] = SIZE_MAX;
+}
+
+/* Where closer k first occurs at or after from, or NULL. */
+static const char *find(scan *t, size_t from, int k)
+{
+    const char *needle = closers[k];
+    size_t n = strlen(needle), i = from;
+    if (t->from[k] != SIZE_MAX && from >= t->from[k] && from <= t->at[k]) {
+        i = t->at[k]; /* nothing in [from, at) */
+    } else {
+        /* Search up to where the last search began: from there on its answer holds. */
+        int known = t->from[k] != SIZE_MAX && from < t->from[k];
+        while (i + n <= t->len && memcmp(t->s + i, needle, n) != 0) {
+            i++;
+            if (known && i == t->from[k]) {
+                i = t->at[k];
+                break;
+            }
+        }
+        if (i + n > t->len)
+            i = t->len;
+        t->from[k] = from;
+        t->at[k] = i;
     }
-    return NULL;
+    return i + n <= t->len ? t->s + i : NULL;
 }
 
 /* The end (one past) of the Liquid tag at s[i] ("{{" or "{%"), or 0 when unterminated. */
-static size_t liquid_end(const char *s, size_t i, size_t len)
+static size_t liquid_end(scan *t, size_t i)
 {
-    const char *e = find(s, i + 2, len, s[i + 1] == '{' ? "}}" : "%}");
-    return e == NULL ? 0 : (size_t)(e - s) + 2;
+    const char *e = find(t, i + 2, t->s[i + 1] == '{' ? CLOSE_OUTPUT : CLOSE_TAG);
+    return e == NULL ? 0 : (size_t)(e - t->s) + 2;
 }
 
 /* 1 when the Liquid tag s[a..b) is {% <word> %} (whitespace control allowed). */
@@ -76,10 +114,12 @@ static int is_alpha(char c)
 }
 
 /* The end (one past '>') of the HTML tag, comment or declaration at s[i] == '<', or 0. */
-static size_t html_end(const char *s, size_t i, size_t len)
+static size_t html_end(scan *t, size_t i)
 {
+    const char *s = t->s;
+    size_t len = t->len;
     if (i + 3 < len && memcmp(s + i, "<!--", 4) == 0) {
-        const char *e = find(s, i + 4, len, "-->");
+        const char *e = find(t, i + 4, CLOSE_COMMENT);
         return e == NULL ? 0 : (size_t)(e - s) + 3;
     }
     size_t k = i + 1;
@@ -97,7 +137,7 @@ static size_t html_end(const char *s, size_t i, size_t len)
                 return 0;
             k = (size_t)(q - s) + 1;
         } else if (c == '{' && k + 1 < len && (s[k + 1] == '{' || s[k + 1] == '%')) {
-            size_t e = liquid_end(s, k, len);
+            size_t e = liquid_end(t, k);
             if (e == 0)
                 return 0;
             k = e;
@@ -225,14 +265,16 @@ int tr_split(const char *s, size_t len, int html, tr_parts *out)
     splitter sp = {out, NULL, 0, 0, NULL, 0};
     size_t i = 0, text = 0;
     int rc = 0, raw = 0;
+    scan t;
+    scan_init(&t, s, len);
     out->n = 0;
     while (rc == 0 && i < len) {
         size_t e = 0;
         int liquid = s[i] == '{' && i + 1 < len && (s[i + 1] == '{' || s[i + 1] == '%');
         if (liquid)
-            e = liquid_end(s, i, len);
+            e = liquid_end(&t, i);
         else if (html && s[i] == '<') /* raw keeps Liquid as text, not HTML */
-            e = html_end(s, i, len);
+            e = html_end(&t, i);
         if (e == 0 || (raw && liquid && !liquid_is(s, i, e, "endraw"))) {
             i++;
             continue;
@@ -257,14 +299,27 @@ int tr_split(const char *s, size_t len, int html, tr_parts *out)
 
 /* ---- rebuilding ---------------------------------------------------------------------------- */
 
-/* The source part with kind and id, or NULL. */
-static const hub_xliff_part *code_of(const tr_parts *src, hub_xliff_part_kind kind, unsigned id)
+/* Where each source code is: slot 2 id for a standalone code or a start, 2 id + 1 for an end,
+ * holding its index + 1 (0: none). Ids are numbered from 1 and never exceed the part count. */
+static size_t *code_index(const tr_parts *src)
 {
-    for (size_t i = 0; i < src->n; i++) {
-        if (src->v[i].kind == kind && src->v[i].id == id)
-            return &src->v[i];
+    size_t *at = calloc(2 * (src->n + 1), sizeof(*at));
+    for (size_t i = 0; at != NULL && i < src->n; i++) {
+        const hub_xliff_part *p = &src->v[i];
+        if (p->kind != HUB_XLIFF_TEXT && p->id <= src->n)
+            at[2 * (size_t)p->id + (p->kind == HUB_XLIFF_CLOSE)] = i + 1;
     }
-    return NULL;
+    return at;
+}
+
+/* The source part with kind and id, or NULL. */
+static const hub_xliff_part *code_of(const tr_parts *src, const size_t *at,
+                                     hub_xliff_part_kind kind, unsigned id)
+{
+    if (id > src->n)
+        return NULL;
+    size_t i = at[2 * (size_t)id + (kind == HUB_XLIFF_CLOSE)];
+    return i != 0 && src->v[i - 1].kind == kind ? &src->v[i - 1] : NULL;
 }
 
 static const char *kind_word(hub_xliff_part_kind k)
@@ -277,14 +332,15 @@ static int assemble(const tr_parts *src, const hub_xliff_part *tgt, size_t ntgt,
                     char *why, size_t whycap)
 {
     unsigned char *used = calloc(src->n + 1, 1);
-    int rc = used == NULL ? HUB_ENOMEM : 0;
+    size_t *at = code_index(src);
+    int rc = used == NULL || at == NULL ? HUB_ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < ntgt; i++) {
         const hub_xliff_part *t = &tgt[i];
         if (t->kind == HUB_XLIFF_TEXT) {
             rc = hub_buf_append(out, t->text, t->len);
             continue;
         }
-        const hub_xliff_part *c = code_of(src, t->kind, t->id);
+        const hub_xliff_part *c = code_of(src, at, t->kind, t->id);
         if (c == NULL) {
             snprintf(why, whycap, "inline code %u: the source has no %s with that id", t->id,
                      kind_word(t->kind));
@@ -298,6 +354,7 @@ static int assemble(const tr_parts *src, const hub_xliff_part *tgt, size_t ntgt,
         }
     }
     free(used);
+    free(at);
     return rc;
 }
 

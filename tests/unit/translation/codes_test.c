@@ -6,6 +6,7 @@
  * Part notation: text as is; a standalone code "[N:text]", a pair "<N:start>...</N:end>".
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "test.h"
@@ -68,6 +69,14 @@ static const split_row split_rows[] = {
     {"<p>{% if x %}<b>{% endif %}</b></p>", 1,
      "<1:<p>>[2:{% if x %}]<3:<b>>[4:{% endif %}]</3:</b>></1:</p>>"},
     {"<div class=\"x\"", 1, "<div class=\"x\""},
+    /* openers that never close, before and after ones that do (the split keeps each closer's
+     * last position: these rows check that it answers as a fresh search would) */
+    {"{{ {{ a }} {{", 0, "[1:{{ {{ a }}] {{"},
+    {"{% {{ %} }}", 0, "[1:{% {{ %}] }}"},
+    {"<a {{ x }}>{{ y", 1, "[1:<a {{ x }}>]{{ y"},
+    {"<a{{ <!-- {{ b }} --> {{", 1, "[1:<a{{ <!-- {{ b }} -->] {{"},
+    {"<!-- <!-- x --> -->", 1, "[1:<!-- <!-- x -->] -->"},
+    {"{{}} {{ }}}", 0, "[1:{{}}] [2:{{ }}]}"},
     /* raw keeps Liquid as text, HTML is still split */
     {"{% raw %}<b>{{ x }}</b>{% endraw %}", 1,
      "[1:{% raw %}]<2:<b>>{{ x }}</2:</b>>[3:{% endraw %}]"},
@@ -88,6 +97,27 @@ static void test_split(void)
         tr_parts_free(&p);
     }
     hub_buf_free(&b);
+}
+
+/* Text of nothing but openers that never close is one text part: each opener's search for
+ * its closer starts where the last one gave up (1 MiB of them took minutes before). */
+static void test_split_unclosed_openers(void)
+{
+    static const char *const units[] = {"{{", "{%", "<!--", "<a{{", "<!--{%"};
+    size_t len = 1u << 20;
+    char *s = malloc(len + 1);
+    REQUIRE(s != NULL);
+    for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+        size_t n = strlen(units[u]), used = len - len % n;
+        for (size_t i = 0; i < used; i += n)
+            memcpy(s + i, units[u], n);
+        s[used] = '\0';
+        tr_parts p = {0};
+        REQUIRE(tr_split(s, used, 1, &p) == 0);
+        CHECK(p.n == 1 && p.v[0].kind == HUB_XLIFF_TEXT && p.v[0].len == used);
+        tr_parts_free(&p);
+    }
+    free(s);
 }
 
 /* ---- rebuilding ------------------------------------------------------------------------- */
@@ -231,6 +261,7 @@ static void test_checksum(void)
 int main(void)
 {
     RUN(test_split);
+    RUN(test_split_unclosed_openers);
     RUN(test_rebuild);
     RUN(test_roundtrip);
     RUN(test_checksum);
