@@ -388,6 +388,23 @@ def test_an_oversized_target_is_refused_alone(env):
     assert de_content(env, key) == {"web": {"html": "<p>Hallo <b>Freund</b>.</p>"}}
 
 
+@pytest.mark.parametrize("opener", ["{{", "{%", "&lt;!--"])
+def test_a_target_of_unclosed_openers_is_answered_at_once(env, opener):
+    """Half a megabyte of Liquid or comment openers that never close: the split that finds
+    the target's codes took minutes on it (quadratic); now the unit is refused or imported in
+    one pass, and the unit beside it imports."""
+    key = own_item(env, "tr/open-")
+    body = doc20(env, unit20("control.web.title", "Willkommen an Bord") + html_unit(
+        '<pc id="1">Hallo <pc id="2">Freund</pc>.</pc>' + opener * (500000 // len(opener))),
+        original=key)
+    r, secs = post(env, body)
+    assert r.status_code == 200, r.text[:500]
+    rep = r.json()
+    assert "control.web.title" in [x["unit"] for x in rep["imported"]], rep
+    assert secs < 20, "%.1f s for one import: the split is not linear" % secs
+    assert healthy(env.hub.base)
+
+
 def test_long_names_and_details_stay_valid_utf8(env):
     """An item key of 199 ASCII bytes and a multi-byte character, and a detail cut in the
     middle of accented text, come back as one rejection each, not as a failed import."""
