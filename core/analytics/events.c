@@ -46,9 +46,8 @@ static void reject(check *c, const char *member, const char *fmt, ...)
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
     snprintf(path, sizeof(path), "/%zu%s%s", c->index, member[0] ? "/" : "", member);
-    json_array_append_new(c->rejected,
-                          json_pack("{s:I,s:s,s:s}", "index", (json_int_t)c->index, "path",
-                                    hub_utf8_scrub(path), "reason", hub_utf8_scrub(reason)));
+    json_array_append_new(c->rejected, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)c->index,
+                                                 "path", path, "reason", hub_utf8_scrub(reason)));
     c->bad = 1;
 }
 

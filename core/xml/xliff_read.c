@@ -137,7 +137,6 @@ static void *vec_push(rd *r, vec *v)
     return slot;
 }
 
-/* A copy of v's items in the arena (NULL when empty); v is emptied. */
 /* The items of v copied into the arena, their count in *n (0 with NULL: none, or a failed
  * read, which leaves no count without its array); v is then empty. */
 static void *vec_take(rd *r, vec *v, size_t *n)
