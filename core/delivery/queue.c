@@ -284,6 +284,9 @@ static void attempt(hub_queue *q, uint64_t id)
     w->op.fn = settle_fn;
     w->op.arg = w;
     w->op.done = outcome_done;
+    /* Durable once journaled; outcome_done lets go of the job only when the dispatcher,
+     * which reads committed jobs, can see the outcome. */
+    w->op.durability = HUB_WRITE_LAZY;
     pthread_mutex_lock(&q->mu);
     w->o.rng_seed = hub_retry_rand(&q->rng);
     q->pending_ops++;

@@ -618,5 +618,8 @@ void hub_h_send(hub_request *r, const char *journey, const char *step)
         hub_req_send_problem(r, 503, "out of memory", NULL);
         return;
     }
-    hub_req_write(r, send_txn, send_done);
+    /* Answered once journaled: the send's own reads above need no other send's changes
+     * (the writer checks the idempotency key and the assignment again in its transaction),
+     * and every other request waits until LMDB holds them (server.c). */
+    hub_req_write_as(r, send_txn, send_done, HUB_WRITE_JOURNAL);
 }

@@ -167,6 +167,9 @@ int hub_status_for(int code);
  * r->err gets the code and a generic message.
  */
 void hub_req_write(hub_request *r, hub_txn_fn fn, hub_done_fn done);
+/* The same with the op's durability: HUB_WRITE_JOURNAL answers once the change is in the
+ * journal; reads of other requests see it after the next commit (the send alone uses it). */
+void hub_req_write_as(hub_request *r, hub_txn_fn fn, hub_done_fn done, hub_write_durability d);
 
 /* Ready-made `done` functions: answer r->err on failure, else r->result (stolen) with 201
  * when r->created or 200 (hub_req_done_json), or 204 (hub_req_done_empty). */

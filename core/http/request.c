@@ -676,9 +676,14 @@ static void write_done(hub_write_op *op)
 
 void hub_req_write(hub_request *r, hub_txn_fn fn, hub_done_fn done)
 {
+    hub_req_write_as(r, fn, done, HUB_WRITE_COMMIT);
+}
+
+void hub_req_write_as(hub_request *r, hub_txn_fn fn, hub_done_fn done, hub_write_durability d)
+{
     r->txn_fn = fn;
     r->done = done;
-    r->op = (hub_write_op){.fn = write_trampoline, .arg = r, .done = write_done};
+    r->op = (hub_write_op){.fn = write_trampoline, .arg = r, .done = write_done, .durability = d};
     r->thread->pending++;
     r->thread->answered++;
     hub_store_submit(r->store, &r->op);

@@ -262,12 +262,29 @@ static void send_metrics(hub_http_server *s, hub_thread *t, h2o_req_t *req)
                    "batches.\n"
                    "# TYPE omnihub_store_writer_busy_seconds_total counter\n"
                    "omnihub_store_writer_busy_seconds_total %.6f\n"
-                   "# HELP omnihub_store_writer_commit_seconds_total Of which committing: page "
-                   "writes and fsyncs.\n"
+                   "# HELP omnihub_store_writer_commit_seconds_total Of which in LMDB's "
+                   "commits: page writes and fsyncs.\n"
                    "# TYPE omnihub_store_writer_commit_seconds_total counter\n"
-                   "omnihub_store_writer_commit_seconds_total %.6f\n",
+                   "omnihub_store_writer_commit_seconds_total %.6f\n"
+                   "# HELP omnihub_store_writer_journaled_total Batches made durable in the "
+                   "journal (LMDB commits them later, many at once).\n"
+                   "# TYPE omnihub_store_writer_journaled_total counter\n"
+                   "omnihub_store_writer_journaled_total %llu\n"
+                   "# HELP omnihub_store_writer_journal_seconds_total Of the busy time, writing "
+                   "journal records.\n"
+                   "# TYPE omnihub_store_writer_journal_seconds_total counter\n"
+                   "omnihub_store_writer_journal_seconds_total %.6f\n"
+                   "# HELP omnihub_store_journal_flushes_total Journal flushes (fdatasync), each "
+                   "covering the records written before it.\n"
+                   "# TYPE omnihub_store_journal_flushes_total counter\n"
+                   "omnihub_store_journal_flushes_total %llu\n"
+                   "# HELP omnihub_store_journal_flush_seconds_total Time in those flushes.\n"
+                   "# TYPE omnihub_store_journal_flush_seconds_total counter\n"
+                   "omnihub_store_journal_flush_seconds_total %.6f\n",
                    (unsigned long long)ws.batches, (unsigned long long)ws.ops,
-                   (double)ws.busy_us / 1e6, (double)ws.commit_us / 1e6);
+                   (double)ws.busy_us / 1e6, (double)ws.commit_us / 1e6,
+                   (unsigned long long)ws.journaled, (double)ws.journal_us / 1e6,
+                   (unsigned long long)ws.flushes, (double)ws.flush_us / 1e6);
     const hub_plugins *plugins =
         s->cfg.renderer != NULL ? hub_renderer_plugins(s->cfg.renderer) : NULL;
     hub_buf_printf(&b,
@@ -293,6 +310,34 @@ static void send_metrics(hub_http_server *s, hub_thread *t, h2o_req_t *req)
     memcpy(body, b.data, b.len);
     send_plain(t, req, "text/plain; version=0.0.4; charset=utf-8", body, b.len);
     hub_buf_free(&b);
+}
+
+/* ---- reads that see every answered send ------------------------------------------------------ */
+
+/* A send (POST .../steps/{step}/send) is answered once journaled, before LMDB commits it (its
+ * own reads need no other send's changes). */
+static int is_send(const hub_request *r)
+{
+    return r->nsegs >= 5 && strcmp(r->segs[0], "journeys") == 0 &&
+           strcmp(r->segs[r->nsegs - 1], "send") == 0 &&
+           strcmp(r->segs[r->nsegs - 3], "steps") == 0 && hub_req_is(r, "POST");
+}
+
+/* Run by the writer after the commit that lets reads see every journaled change. */
+static int wait_for_commit(hub_txn *txn, hub_request *r)
+{
+    (void)txn;
+    (void)r;
+    return 0;
+}
+
+static void handle_settled(hub_request *r)
+{
+    if (r->op.result < 0) {
+        hub_req_send_error(r, &r->err);
+        return;
+    }
+    hub_route_find(r->segs[0])(r);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -349,6 +394,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     hub_handler_fn fn = hub_route_find(r->segs[0]);
     if (fn == NULL) {
         hub_req_send_problem(r, 404, "no such resource", NULL);
+        return 0;
+    }
+    if (!hub_store_settled(r->store) && !is_send(r)) {
+        /* Sends were answered that LMDB has not committed yet: a client that had its 202
+         * must find its delivery. The request goes on after the commit. */
+        hub_req_write(r, wait_for_commit, handle_settled);
         return 0;
     }
     uint64_t before = t->answered;

@@ -13,6 +13,8 @@
  */
 #include "store/store.h"
 
+#include "store/journal.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <lmdb.h>
@@ -45,6 +47,7 @@ struct hub_txn {
     int active;          /* read slots: between hub_store_read and hub_txn_end */
     hub_cursor *cursors; /* open cursors, closed when the transaction finishes */
     struct rslot *slot;  /* read transactions: the slot that holds this txn */
+    hub_buf *redo;       /* the writer's journal record: every change is added to it */
 };
 
 struct hub_cursor {
@@ -75,13 +78,18 @@ struct hub_store {
     pthread_mutex_t hook_mu;   /* the commit hook: set and called under it */
     void (*hook)(void *ctx);
     void *hook_ctx;
+    hub_journal *journal; /* this process owns the journal (NULL: another one does, or none) */
+    uint64_t journal_seq; /* the last journal record LMDB holds */
+    char dir[4096];
 };
 
 /* store-private (shared with writer.c) */
 MDB_env *hub_store_env_(hub_store *s);
 struct hub_writer **hub_store_writer_ref_(hub_store *s);
 int hub_store_xlate_(int rc);
-int hub_store_run_fn_(hub_store *s, MDB_txn *txn, hub_write_fn fn, void *arg);
+int hub_store_run_fn_(hub_store *s, MDB_txn *txn, hub_buf *redo, hub_write_fn fn, void *arg);
+hub_journal *hub_store_journal_(hub_store *s, uint64_t *seq);
+int hub_store_put_journal_seq_(hub_store *s, MDB_txn *txn, uint64_t seq);
 void hub_store_count_commit_(hub_store *s, int ok);
 int hub_store_is_read_only_(hub_store *s);
 void hub_store_writer_destroy_(hub_store *s);
@@ -252,9 +260,9 @@ static int txn_write_failed(hub_txn *t, int rc)
     return code;
 }
 
-int hub_store_run_fn_(hub_store *s, MDB_txn *txn, hub_write_fn fn, void *arg)
+int hub_store_run_fn_(hub_store *s, MDB_txn *txn, hub_buf *redo, hub_write_fn fn, void *arg)
 {
-    hub_txn t = {.s = s, .txn = txn, .writable = 1};
+    hub_txn t = {.s = s, .txn = txn, .writable = 1, .redo = redo};
     int r = fn(&t, arg);
     txn_close_cursors(&t);
     if (r >= 0 && t.err != 0)
@@ -371,7 +379,94 @@ static int check_schema(hub_store *s, MDB_txn *txn, hub_error *err)
     return 0;
 }
 
-/* Opens every named database and checks the schema, in one transaction. */
+/* ---- the journal ------------------------------------------------------------------------ */
+
+static const MDB_val journal_seq_key = {sizeof("journal_seq") - 1, "journal_seq"};
+
+typedef struct replay_ctx {
+    hub_store *s;
+    MDB_txn *txn;
+} replay_ctx;
+
+/* Applies one journal record's changes (journal.c calls it in record order). */
+static int replay_record(void *arg, hub_slice payload)
+{
+    replay_ctx *c = arg;
+    size_t pos = 0;
+    hub_redo r;
+    int got, rc = 0;
+    while (rc == 0 && (got = hub_redo_next(payload, &pos, &r)) == 1) {
+        if (r.db >= HUB_DB_COUNT || !key_ok(r.key))
+            return HUB_EIO;
+        MDB_val k = to_val(r.key), v = to_val(r.val);
+        if (v.mv_data == NULL)
+            v.mv_data = "";
+        rc = r.del ? mdb_del(c->txn, c->s->dbi[r.db], &k, NULL)
+                   : mdb_put(c->txn, c->s->dbi[r.db], &k, &v, 0);
+        if (rc == MDB_NOTFOUND)
+            rc = 0; /* deleted by a record replayed before, or never stored */
+    }
+    return rc != 0 ? hub_store_xlate_(rc) : got < 0 ? got : 0;
+}
+
+int hub_store_put_journal_seq_(hub_store *s, MDB_txn *txn, uint64_t seq)
+{
+    unsigned char b[8];
+    hub_be64_put(b, seq);
+    MDB_val k = journal_seq_key, v = {8, b};
+    return mdb_put(txn, s->dbi[HUB_DB_META], &k, &v, 0);
+}
+
+/* Reads META's journal_seq, then applies the journal's records after it: the batches that
+ * were answered before the process stopped but that LMDB did not commit. */
+static int replay_journal(hub_store *s, MDB_txn *txn, hub_error *err)
+{
+    MDB_val k = journal_seq_key, v;
+    int rc = mdb_get(txn, s->dbi[HUB_DB_META], &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        s->journal_seq = hub_be64_get(v.mv_data);
+    else if (rc != MDB_NOTFOUND)
+        return hub_error_set(err, HUB_EIO, "store: journal_seq: %s",
+                             rc == 0 ? "not 8 bytes (corrupt meta)" : mdb_strerror(rc));
+    if (s->journal == NULL)
+        return 0;
+    replay_ctx c = {s, txn};
+    uint64_t last;
+    int r = hub_journal_replay(s->journal, s->journal_seq, replay_record, &c, &last, err);
+    if (r != 0)
+        return r;
+    if (last == s->journal_seq)
+        return 0;
+    HUB_LOG_INFO("store: replayed %llu journal records that were answered but not committed",
+                 (unsigned long long)(last - s->journal_seq));
+    s->journal_seq = last;
+    rc = hub_store_put_journal_seq_(s, txn, last);
+    return rc == 0 ? 0
+                   : hub_error_set(err, hub_store_xlate_(rc), "store: journal_seq: %s",
+                                   mdb_strerror(rc));
+}
+
+/* The journal for the writer, made now if there is none yet; NULL when another process owns
+ * it or it cannot be made (the writer then commits every batch to LMDB). *seq: the last record
+ * LMDB holds. */
+hub_journal *hub_store_journal_(hub_store *s, uint64_t *seq)
+{
+    *seq = s->journal_seq;
+    if (s->journal != NULL || s->read_only)
+        return s->journal;
+    hub_error err;
+    hub_error_init(&err);
+    if (hub_journal_open(s->dir, 1, &s->journal, &err) != 0)
+        HUB_LOG_WARN("%s; every batch commits to LMDB", err.message);
+    else if (s->journal == NULL)
+        HUB_LOG_WARN("store: another process holds %s/%s; every batch commits to LMDB", s->dir,
+                     HUB_JOURNAL_FILE);
+    hub_error_clear(&err);
+    return s->journal;
+}
+
+/* Opens every named database, checks the schema and replays the journal, in one
+ * transaction. */
 static int open_dbs(hub_store *s, hub_error *err)
 {
     MDB_txn *txn;
@@ -391,6 +486,8 @@ static int open_dbs(hub_store *s, hub_error *err)
         }
     }
     int r = check_schema(s, txn, err);
+    if (r == 0 && !s->read_only)
+        r = replay_journal(s, txn, err);
     if (r != 0) {
         mdb_txn_abort(txn);
         return r;
@@ -440,10 +537,14 @@ int hub_store_open(hub_store **out, const hub_store_options *opts, hub_error *er
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->hook_mu, NULL);
     atomic_init(&s->commits, 0);
+    snprintf(s->dir, sizeof(s->dir), "%s", opts->dir);
     int r = env_open(s, opts, err);
+    if (r == 0 && !s->read_only)
+        r = hub_journal_open(opts->dir, 0, &s->journal, err);
     if (r == 0)
         r = open_dbs(s, err);
     if (r != 0) {
+        hub_journal_close(s->journal);
         if (s->env != NULL)
             mdb_env_close(s->env);
         pthread_mutex_destroy(&s->pool_mu);
@@ -492,6 +593,7 @@ void hub_store_close(hub_store *s)
         slot = next;
     }
     mdb_env_close(s->env);
+    hub_journal_close(s->journal); /* after LMDB holds every record: the writer stopped */
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->hook_mu);
     free(s);
@@ -594,6 +696,19 @@ void hub_txn_end(hub_txn *t)
 
 /* ---- get, put, del, counters ----------------------------------------------------------- */
 
+/* Adds a change to the writer's journal record, if it keeps one. Out of memory fails the
+ * operation like a failed write: a change the journal does not hold must not be answered. */
+static int journal_add(hub_txn *t, int del, hub_db db, hub_slice key, hub_slice val)
+{
+    if (t->redo == NULL)
+        return 0;
+    hub_redo r = {del, (unsigned)db, key, val};
+    int rc = hub_redo_add(t->redo, &r);
+    if (rc != 0 && t->err == 0)
+        t->err = HUB_ENOMEM;
+    return rc != 0 ? HUB_ENOMEM : 0;
+}
+
 static int txn_usable(hub_txn *t, hub_db db)
 {
     return t != NULL && t->txn != NULL && (t->writable || t->active) && (int)db >= 0 &&
@@ -630,7 +745,9 @@ int hub_txn_put(hub_txn *t, hub_db db, hub_slice key, hub_slice val)
     if (v.mv_data == NULL)
         v.mv_data = "";
     int rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
-    return rc == 0 ? 0 : txn_write_failed(t, rc);
+    if (rc != 0)
+        return txn_write_failed(t, rc);
+    return journal_add(t, 0, db, key, val);
 }
 
 int hub_txn_del(hub_txn *t, hub_db db, hub_slice key)
@@ -641,8 +758,10 @@ int hub_txn_del(hub_txn *t, hub_db db, hub_slice key)
         return HUB_ENOTFOUND;
     MDB_val k = to_val(key);
     int rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
-    if (rc == 0 || rc == MDB_NOTFOUND)
-        return hub_store_xlate_(rc);
+    if (rc == 0)
+        return journal_add(t, 1, db, key, (hub_slice){"", 0});
+    if (rc == MDB_NOTFOUND)
+        return HUB_ENOTFOUND;
     return txn_write_failed(t, rc);
 }
 
@@ -787,7 +906,29 @@ int hub_cursor_del(hub_cursor *c)
 {
     if (c == NULL || c->mc == NULL || c->t == NULL || !c->t->writable)
         return HUB_EINVAL;
+    hub_txn *t = c->t;
+    size_t mark = t->redo != NULL ? t->redo->len : 0;
+    if (t->redo != NULL) { /* the key is the map's until the delete: journal it first */
+        MDB_val k, v;
+        MDB_dbi dbi;
+        int got = mdb_cursor_get(c->mc, &k, &v, MDB_GET_CURRENT);
+        if (got == MDB_NOTFOUND || got == EINVAL)
+            return HUB_ENOTFOUND;
+        if (got != 0)
+            return txn_write_failed(t, got);
+        dbi = mdb_cursor_dbi(c->mc);
+        int db = 0;
+        while (db < HUB_DB_COUNT && t->s->dbi[db] != dbi)
+            db++;
+        got = journal_add(t, 1, (hub_db)db, from_val(k), (hub_slice){"", 0});
+        if (got != 0)
+            return got;
+    }
     int rc = mdb_cursor_del(c->mc, 0);
+    if (rc != 0 && t->redo != NULL) {
+        t->redo->len = mark;
+        t->redo->data[mark] = '\0';
+    }
     if (rc == 0)
         return 0;
     if (rc == MDB_NOTFOUND || rc == EINVAL)

@@ -8,9 +8,18 @@
  *
  * Writes: every write runs on the writer thread (hub_store_submit). The writer takes all the
  * operations that are waiting, runs each in its own nested transaction inside one outer
- * transaction, commits once (one fsync: group commit), and only then calls each operation's
- * `done` callback. An operation whose function fails is rolled back alone; the others commit.
- * Durable: no MDB_NOSYNC; `done` with result 0 means the change is on disk.
+ * transaction, makes the batch durable once (group commit), and only then calls each
+ * operation's `done` callback. An operation whose function fails is rolled back alone; the
+ * others commit. Durable: `done` with result 0 means the change is on disk.
+ *
+ * Durable has two forms (hub_write_durability). By default a batch commits to LMDB: its
+ * pages, a flush, the meta page, a second flush. A batch of only HUB_WRITE_JOURNAL and
+ * HUB_WRITE_LAZY operations is written instead as one record to the data directory's journal
+ * (one flush of contiguous bytes), and LMDB commits the batches gathered in its open
+ * transaction every few milliseconds. Until then readers do not see them: hub_store_settled
+ * says whether there are such changes, and an operation of the default kind (even one that
+ * changes nothing) waits for the commit. Opening the store replays journal records that LMDB
+ * lacks, so a crash loses nothing that was answered.
  *
  * A process that has not started the writer (the command line tools) may call
  * hub_store_write, which runs the function in its own durable transaction on the caller's
@@ -122,9 +131,17 @@ int hub_cursor_del(hub_cursor *c);
  * back. Must not block on anything but the store. */
 typedef int (*hub_write_fn)(hub_txn *txn, void *arg);
 
+/* When an operation's `done` runs (see the top of this file). */
+typedef enum hub_write_durability {
+    HUB_WRITE_COMMIT = 0, /* after LMDB committed it: durable and seen by every read */
+    HUB_WRITE_JOURNAL,    /* once journaled: durable; reads see it after the next commit */
+    HUB_WRITE_LAZY,       /* journaled, and `done` after the commit that lets reads see it */
+} hub_write_durability;
+
 typedef struct hub_write_op {
     hub_write_fn fn;
     void *arg;
+    hub_write_durability durability;
     /* Called after the commit (or failure), on the writer's completer thread in commit order
      * (or on the submitting thread when no writer runs); op->result holds fn's
      * return value, or HUB_EFULL / HUB_EIO if the commit itself failed, or HUB_ESHUTDOWN.
@@ -142,15 +159,24 @@ void hub_store_submit(hub_store *s, hub_write_op *op);
 /* Runs fn durably and waits: through the writer if it runs, else in its own transaction on
  * this thread. Returns fn's result or the commit's error. */
 int hub_store_write(hub_store *s, hub_write_fn fn, void *arg);
+/* 1 when every change whose op is done is also seen by reads; 0 while journaled changes wait
+ * for LMDB's commit. Thread-safe. A reader that must see what was answered before it asked
+ * submits an op of the default durability first (it is done after that commit). */
+int hub_store_settled(hub_store *s);
 /* Finishes every queued op and its done, then stops the writer thread. */
 void hub_store_writer_stop(hub_store *s);
 
 /* What the writer thread has done since it started; all zero when none runs. Thread-safe. */
 typedef struct hub_writer_stats {
-    uint64_t batches;   /* batches run (each one transaction, committed once) */
-    uint64_t ops;       /* operations in them */
-    uint64_t busy_us;   /* time running batches: the operations and the commit */
-    uint64_t commit_us; /* of which in the commit: writing the pages and the fsyncs */
+    uint64_t batches;    /* batches run (each journaled once or committed) */
+    uint64_t journaled;  /* of which journaled */
+    uint64_t ops;        /* operations in them */
+    uint64_t busy_us;    /* time running batches: the operations and making them durable */
+    uint64_t commit_us;  /* of which in LMDB's commits: writing the pages and the flushes */
+    uint64_t journal_us; /* and of which writing journal records (not flushing them) */
+    uint64_t flushes;    /* journal flushes, on their own thread; each covers the records
+                          * written before it began */
+    uint64_t flush_us;   /* time in those flushes */
 } hub_writer_stats;
 void hub_store_writer_stats(hub_store *s, hub_writer_stats *out);
 

@@ -148,14 +148,20 @@ class Hub:
         return delivered, retry, sum(attempts.values()), int(waiting.group(1)) if waiting else 0
 
     def writer(self):
-        """The writer thread's counters: (batches, ops, busy seconds, commit seconds)."""
+        """The writer thread's counters: (batches, ops, busy seconds, LMDB commit seconds,
+        batches journaled, journal write seconds, LMDB commits, journal flushes, flush seconds)."""
         text = urllib.request.urlopen(self.base + "/metrics", timeout=30).read().decode()
 
         def val(name):
             m = re.search(r"^omnihub_store_writer_%s (\S+)" % name, text, re.M)
             return float(m.group(1)) if m else 0.0
+        def total(name):
+            m = re.search(r"^omnihub_store_%s (\S+)" % name, text, re.M)
+            return float(m.group(1)) if m else 0.0
         return (val("batches_total"), val("ops_total"), val("busy_seconds_total"),
-                val("commit_seconds_total"))
+                val("commit_seconds_total"), val("journaled_total"), val("journal_seconds_total"),
+                total("commits_total"), total("journal_flushes_total"),
+                total("journal_flush_seconds_total"))
 
     def cpu(self):
         return cpu_seconds(self.proc.pid)
@@ -175,10 +181,13 @@ def writer_line(before, after, secs):
     batches = after[0] - before[0]
     if batches <= 0:
         return "writer: no batches"
-    return ("writer: %.1f ops per commit, busy %.0f%% of the time, %.2f ms per batch of which "
-            "%.2f ms committing (page writes and fsyncs)"
-            % ((after[1] - before[1]) / batches, 100 * (after[2] - before[2]) / secs,
-               1000 * (after[2] - before[2]) / batches, 1000 * (after[3] - before[3]) / batches))
+    d = [a - b for a, b in zip(after, before)]
+    return ("writer: %.1f ops per batch, %.0f of %.0f batches journaled (%.0f flushes of %.2f ms), %.0f "
+            "LMDB commits; busy %.0f%% of the time, %.2f ms per batch of which %.2f ms writing "
+            "the journal and %.2f ms in LMDB's commits"
+            % (d[1] / batches, d[4], batches, d[7], 1000 * d[8] / max(d[7], 1), d[6],
+               100 * d[2] / secs,
+               1000 * d[2] / batches, 1000 * d[5] / batches, 1000 * d[3] / batches))
 
 
 def wrk(args, url, seconds, script=None, script_args=()):

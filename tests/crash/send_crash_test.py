@@ -342,17 +342,20 @@ def main():
             server.kill9()
         if sink.stop() not in (0, None):
             problems.append("the sink exited %r: %s" % (sink.returncode, sink.log()[-500:]))
+    journal = 0  # restarts that replayed batches answered from the journal alone
     if server is not None:
         problems += sanitizer_findings(server.stderr())
+        journal = len(re.findall(r"replayed \d+ journal records", server.stderr()))
     acked = sum(1 for s in sends if s.acked)
     replayed = sum(1 for s in sends if s.acked and s.first()[2])
     early = sum(1 for s in sends if s.cycle is not None and s.cycle < args.cycles)
     print("send-crash: %d acknowledged sends of %d (%d before the last start), %d kills, "
           "%d answers lost and re-sent (%d first answers were replays), %d replay checks, "
+          "%d restarts replayed the journal, "
           "%d distinct messages at the sink, %d duplicates delivered, %d lost, "
           "%d other problems, seed %d, %.1f s"
-          % (acked, args.messages, early, kills, resent, replayed, replay_checks, distinct,
-             dups, len(lost), len(problems), args.seed, time.time() - t0))
+          % (acked, args.messages, early, kills, resent, replayed, replay_checks, journal,
+             distinct, dups, len(lost), len(problems), args.seed, time.time() - t0))
     for line in (lost + problems)[:20]:
         print("  " + line)
     if lost or problems or acked != args.messages:
