@@ -16,7 +16,7 @@
  * pages, a flush, the meta page, a second flush. A batch of only HUB_WRITE_JOURNAL and
  * HUB_WRITE_LAZY operations is written instead as one record to the data directory's journal
  * (one flush of contiguous bytes), and LMDB commits the batches gathered in its open
- * transaction every few milliseconds. Until then readers do not see them: hub_store_settled
+ * transaction within 50 ms (writer.c). Until then readers do not see them: hub_store_settled
  * says whether there are such changes, and an operation of the default kind (even one that
  * changes nothing) waits for the commit. Opening the store replays journal records that LMDB
  * lacks, so a crash loses nothing that was answered.

@@ -13,7 +13,7 @@
  * transaction stays open for the next batches, and commits to LMDB when an op of the default
  * durability arrives, COMMIT_MS after its first journaled batch, or when the journal is full.
  * A commit writes every page the open transaction changed once, however many batches changed
- * it, so LMDB's scattered page writes and two flushes are paid every few milliseconds rather
+ * it, so LMDB's scattered page writes and two flushes are paid every 50 ms or so rather
  * than for every batch. META's journal_seq, written in the same commit, tells a replay where
  * to start.
  *
